@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/gitflags/gitflags"
+	"github.com/gitflags/gitflags/gitstore"
+)
+
+const initHelp = `Create a new flag repository in DIR from the built-in template: three
+environments (development, staging, production), example features and
+segments, JSON Schemas for editors, a CODEOWNERS example and a CI workflow
+that runs 'gitflags validate'. DIR must not exist or be empty. The files are
+committed as the first commit on branch main.`
+
+func runInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("init", "init DIR", initHelp, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("init takes exactly one directory")
+	}
+	dir := fs.Arg(0)
+	sha, err := gitstore.Init(dir, gitflags.Template(), gitstore.DefaultAuthor())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Created flag repository %s (commit %s).\nNext: gitflags validate %s\n", dir, sha.String()[:12], dir)
+	return nil
+}

@@ -1,0 +1,533 @@
+package flagrepo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"regexp/syntax"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/blang/semver/v4"
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/gitflags/gitflags/schemas"
+)
+
+// Operators lists every segment condition operator.
+var Operators = []string{
+	"EQUAL", "NOT_EQUAL", "GREATER_THAN", "GREATER_THAN_INCLUSIVE", "LESS_THAN", "LESS_THAN_INCLUSIVE",
+	"CONTAINS", "NOT_CONTAINS", "IN", "REGEX", "PERCENTAGE_SPLIT", "MODULO", "IS_SET", "IS_NOT_SET",
+}
+
+// maxRuleDepth bounds the nesting of segment rules.
+const maxRuleDepth = 16
+
+// schemaProblems turns a schema validation error into problems, one per leaf
+// cause, with messages rewritten in plain English where it helps.
+func schemaProblems(err error) []Problem {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return []Problem{{Message: err.Error()}}
+	}
+	var out []Problem
+	seen := map[string]bool{}
+	var walk func(*jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		for _, p := range rewriteSchemaError(e.InstanceLocation, e.Message) {
+			k := p.Pointer + "\x00" + p.Message
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, p)
+			}
+		}
+	}
+	walk(ve)
+	// A value failing every branch of an anyOf yields one message per branch;
+	// merge messages that share a pointer.
+	merged := out[:0]
+	index := map[string]int{}
+	for _, p := range out {
+		if i, ok := index[p.Pointer]; ok && !strings.HasPrefix(p.Message, "unknown field") && !strings.HasPrefix(p.Message, "missing required field") {
+			merged[i].Message += "; or " + p.Message
+			continue
+		}
+		index[p.Pointer] = len(merged)
+		merged = append(merged, p)
+	}
+	return merged
+}
+
+var quoted = regexp.MustCompile(`'([^']*)'`)
+
+func rewriteSchemaError(ptr, msg string) []Problem {
+	switch {
+	case strings.HasPrefix(msg, "additionalProperties "):
+		var out []Problem
+		for _, m := range quoted.FindAllStringSubmatch(msg, -1) {
+			text := fmt.Sprintf("unknown field %q", m[1])
+			if s := suggestField(m[1]); s != "" {
+				text += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			out = append(out, Problem{Pointer: ptr + pointer(m[1]), Message: text})
+		}
+		return out
+	case strings.HasPrefix(msg, "missing properties: "):
+		var out []Problem
+		for _, m := range quoted.FindAllStringSubmatch(msg, -1) {
+			out = append(out, Problem{Pointer: ptr, Message: fmt.Sprintf("missing required field %q", m[1])})
+		}
+		return out
+	case strings.Contains(msg, "does not match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$'"):
+		return []Problem{{Pointer: ptr, Message: "not a valid key: use letters, digits, '_', '.' and '-', starting with a letter or digit"}}
+	case strings.HasPrefix(msg, "expected ") && strings.Contains(msg, ", but got "):
+		return []Problem{{Pointer: ptr, Message: "wrong type: " + msg}}
+	}
+	return []Problem{{Pointer: ptr, Message: msg}}
+}
+
+var (
+	fieldsOnce sync.Once
+	fieldNames []string
+)
+
+// suggestField returns the known field name closest to name, or "".
+func suggestField(name string) string {
+	fieldsOnce.Do(func() {
+		set := map[string]bool{}
+		var walk func(any)
+		walk = func(v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				if props, ok := v["properties"].(map[string]any); ok {
+					for k := range props {
+						set[k] = true
+					}
+				}
+				for _, c := range v {
+					walk(c)
+				}
+			case []any:
+				for _, c := range v {
+					walk(c)
+				}
+			}
+		}
+		for _, k := range schemas.Kinds {
+			data, _ := schemas.FS().(interface{ ReadFile(string) ([]byte, error) }).ReadFile(k.FileName())
+			var doc any
+			if json.Unmarshal(data, &doc) == nil {
+				walk(doc)
+			}
+		}
+		fieldNames = sortedKeys(set)
+	})
+	best, bestD := "", 3
+	for _, f := range fieldNames {
+		if d := editDistance(strings.ToLower(name), f); d < bestD {
+			best, bestD = f, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// checkDocument normalises a schema-valid document and runs the checks that
+// need only this file.
+func checkDocument(doc any, c *collector) {
+	switch d := doc.(type) {
+	case *Feature:
+		normalizeValue(&d.Default.Value, "/default/value", c)
+		ids := map[int64]int{}
+		keys := map[string]int{}
+		total := 0.0
+		for i := range d.Variants {
+			v := &d.Variants[i]
+			if j, ok := ids[v.ID]; ok {
+				c.add(pointer("variants", i, "id"), "variant id %d is already used by variants/%d; variant ids must be unique within a feature", v.ID, j)
+			}
+			ids[v.ID] = i
+			if j, ok := keys[v.Key]; ok {
+				c.add(pointer("variants", i, "key"), "variant key %q is already used by variants/%d", v.Key, j)
+			}
+			keys[v.Key] = i
+			normalizeValue(&v.Value, pointer("variants", i, "value"), c)
+			total += v.Weight
+		}
+		if total > 100+1e-9 {
+			c.add("/variants", "the variants' default weights add up to %s%%; at most 100%% is allowed", formatFloat(total))
+		}
+		sort.SliceStable(d.Variants, func(i, j int) bool { return d.Variants[i].ID < d.Variants[j].ID })
+	case *Segment:
+		for i := range d.Rules {
+			checkRule(&d.Rules[i], pointer("rules", i), 1, c)
+		}
+	case *Environment:
+		if strings.HasPrefix(d.ClientKey, "ser.") {
+			c.add("/client_key", "a client key must not start with \"ser.\": that prefix marks server keys, which are secret and stored only as hashes in server_keys")
+		}
+		names := map[string]bool{}
+		hashes := map[string]bool{}
+		for i, k := range d.ServerKeys {
+			if names[k.Name] {
+				c.add(pointer("server_keys", i, "name"), "server key name %q is used twice", k.Name)
+			}
+			names[k.Name] = true
+			if hashes[k.SHA256] {
+				c.add(pointer("server_keys", i, "sha256"), "this server key hash is listed twice")
+			}
+			hashes[k.SHA256] = true
+		}
+	case *FeatureState:
+		normalizeValue(&d.Value, "/value", c)
+		checkWeightSum(d.Weights, "/weights", c)
+		priorities := map[int]int{}
+		segments := map[string]int{}
+		for i := range d.SegmentOverrides {
+			o := &d.SegmentOverrides[i]
+			if j, ok := priorities[o.Priority]; ok {
+				c.add(pointer("segment_overrides", i, "priority"), "priority %d is already used by segment_overrides/%d (segment %q); priorities must be unique per feature and environment so the winner is clear", o.Priority, j, d.SegmentOverrides[j].Segment)
+			}
+			priorities[o.Priority] = i
+			if j, ok := segments[o.Segment]; ok {
+				c.add(pointer("segment_overrides", i, "segment"), "segment %q is already overridden by segment_overrides/%d", o.Segment, j)
+			}
+			segments[o.Segment] = i
+			normalizeValue(&o.Value, pointer("segment_overrides", i, "value"), c)
+			checkWeightSum(o.Weights, pointer("segment_overrides", i, "weights"), c)
+		}
+		ids := map[string]string{}
+		for i := range d.IdentityOverrides {
+			o := &d.IdentityOverrides[i]
+			for j, id := range o.Identifiers {
+				p := pointer("identity_overrides", i, "identifiers", j)
+				if prev, ok := ids[id]; ok {
+					c.add(p, "identity %q already has an override at %s", id, prev)
+				}
+				ids[id] = p
+			}
+			normalizeValue(&o.Value, pointer("identity_overrides", i, "value"), c)
+		}
+	}
+}
+
+func checkWeightSum(w map[string]float64, ptr string, c *collector) {
+	total := 0.0
+	for _, v := range w {
+		total += v
+	}
+	if total > 100+1e-9 {
+		c.add(ptr, "weights add up to %s%%; at most 100%% is allowed", formatFloat(total))
+	}
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// normalizeValue turns a decoded json.Number into int64.
+func normalizeValue(v *OptionalValue, ptr string, c *collector) {
+	n, ok := v.Value.(json.Number)
+	if !ok {
+		return
+	}
+	if i, err := n.Int64(); err == nil {
+		v.Value = i
+		return
+	}
+	f, err := n.Float64()
+	if err == nil && f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
+		v.Value = int64(f)
+		return
+	}
+	c.add(ptr, "number %s is not a 64-bit integer: write decimals and large numbers as strings (\"%s\")", n, n)
+}
+
+func checkRule(r *Rule, ptr string, depth int, c *collector) {
+	if depth > maxRuleDepth {
+		c.add(ptr, "rules are nested more than %d deep", maxRuleDepth)
+		return
+	}
+	for i := range r.Conditions {
+		checkCondition(&r.Conditions[i], ptr+pointer("conditions", i), c)
+	}
+	for i := range r.Rules {
+		checkRule(&r.Rules[i], ptr+pointer("rules", i), depth+1, c)
+	}
+}
+
+// semverOperators are the operators that may compare semantic versions.
+var semverOperators = map[string]bool{
+	"EQUAL": true, "NOT_EQUAL": true, "GREATER_THAN": true, "GREATER_THAN_INCLUSIVE": true,
+	"LESS_THAN": true, "LESS_THAN_INCLUSIVE": true,
+}
+
+// checkCondition normalises a condition's value to the engine's string form and
+// checks that the evaluator can run it.
+func checkCondition(cond *Condition, ptr string, c *collector) {
+	raw := bytes.TrimSpace(cond.RawValue)
+	hasValue := len(raw) > 0
+	switch {
+	case !hasValue:
+		cond.Value = ""
+	case raw[0] == '"':
+		_ = json.Unmarshal(raw, &cond.Value)
+	case raw[0] == '[':
+		if cond.Operator != "IN" {
+			c.add(ptr+"/value", "an array value is only allowed with the IN operator; %s takes a string", cond.Operator)
+			return
+		}
+		var texts []string
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var anyItems []any
+		_ = d.Decode(&anyItems)
+		for _, it := range anyItems {
+			switch it := it.(type) {
+			case string:
+				texts = append(texts, it)
+			case json.Number:
+				texts = append(texts, it.String())
+			}
+		}
+		b, _ := json.Marshal(texts)
+		cond.Value = string(b)
+	default: // number or boolean: its JSON text
+		cond.Value = string(raw)
+	}
+	op := cond.Operator
+	vp := ptr + "/value"
+	if cond.Property == "" && op != "PERCENTAGE_SPLIT" {
+		c.add(ptr, "missing \"property\": %s compares a trait or context property (only PERCENTAGE_SPLIT may leave it out, to split on the identity)", op)
+	}
+	if !hasValue && op != "IS_SET" && op != "IS_NOT_SET" {
+		c.add(ptr, "missing \"value\": %s needs a value to compare with", op)
+		return
+	}
+	v := cond.Value
+	if strings.HasSuffix(v, ":semver") {
+		if !semverOperators[op] {
+			c.add(vp, "a \":semver\" value only works with EQUAL, NOT_EQUAL, GREATER_THAN(_INCLUSIVE) and LESS_THAN(_INCLUSIVE), not %s", op)
+			return
+		}
+		if _, err := semver.Parse(strings.TrimSuffix(v, ":semver")); err != nil {
+			c.add(vp, "%q is not a semantic version (MAJOR.MINOR.PATCH[-prerelease][+build]): %v", strings.TrimSuffix(v, ":semver"), err)
+		}
+		return
+	}
+	switch op {
+	case "REGEX":
+		if _, err := regexp.Compile(v); err != nil {
+			msg := fmt.Sprintf("regular expression %q does not compile: %v", v, err)
+			var se *syntax.Error
+			if errors.As(err, &se) && (se.Code == syntax.ErrInvalidPerlOp || se.Code == syntax.ErrInvalidEscape || se.Code == syntax.ErrInvalidRepeatOp) {
+				msg += " (gitflags runs Go's RE2 syntax: lookahead, lookbehind, backreferences and possessive quantifiers are not supported)"
+			}
+			c.add(vp, "%s", msg)
+		}
+	case "MODULO":
+		d, r, ok := strings.Cut(v, "|")
+		df, err1 := strconv.ParseFloat(d, 64)
+		_, err2 := strconv.ParseFloat(r, 64)
+		switch {
+		case !ok || err1 != nil || err2 != nil:
+			c.add(vp, "MODULO takes \"divisor|remainder\" with two numbers, e.g. \"2|0\"; got %q", v)
+		case df == 0 || math.IsInf(df, 0) || math.IsNaN(df):
+			c.add(vp, "MODULO divisor must be a finite non-zero number; got %q", d)
+		}
+	case "PERCENTAGE_SPLIT":
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 100 || math.IsNaN(f) {
+			c.add(vp, "PERCENTAGE_SPLIT takes a percentage between 0 and 100; got %q", v)
+		}
+	}
+}
+
+// assemble builds the snapshot from parsed files and runs cross-file checks.
+func assemble(rev Revision, results []parsed) (*Snapshot, []Problem) {
+	var problems []Problem
+	add := func(file, ptr, format string, args ...any) {
+		problems = append(problems, Problem{File: file, Pointer: ptr, Message: fmt.Sprintf(format, args...)})
+	}
+	s := &Snapshot{
+		Revision:     rev,
+		Features:     map[string]*Feature{},
+		Segments:     map[string]*Segment{},
+		Environments: map[string]*Environment{},
+		files:        make(map[string]cachedFile, len(results)),
+	}
+	var (
+		settingsFound bool
+		states        []*parsed
+		caseFold      = map[string]string{} // lower-case path -> path
+	)
+	for i := range results {
+		r := &results[i]
+		problems = append(problems, r.problems...)
+		if r.kind == kindIgnored {
+			continue
+		}
+		lower := strings.ToLower(r.file.Path)
+		if other, ok := caseFold[lower]; ok {
+			add(r.file.Path, "", "differs from %s only in letter case; the two would collide on case-insensitive file systems", other)
+		}
+		caseFold[lower] = r.file.Path
+		if r.doc == nil {
+			continue
+		}
+		if r.file.Hash != "" {
+			s.files[r.file.Path] = cachedFile{hash: r.file.Hash, doc: r.doc}
+		}
+		switch d := r.doc.(type) {
+		case *Settings:
+			s.Settings, settingsFound = *d, true
+		case *Feature:
+			f := *d
+			f.Key = r.key
+			s.Features[r.key] = &f
+		case *Segment:
+			g := *d
+			g.Key = r.key
+			s.Segments[r.key] = &g
+		case *Environment:
+			e := *d
+			e.Key = r.key
+			e.Features = map[string]*FeatureState{}
+			s.Environments[r.key] = &e
+		case *FeatureState:
+			states = append(states, r)
+		}
+	}
+	if !settingsFound && !hasFile(results, "gitflags.json") {
+		add("gitflags.json", "", "missing: every flag repository has a gitflags.json at its root with format_version and project (gitflags init creates one)")
+	}
+	s.featureKeys = sortedKeys(s.Features)
+	s.segmentKeys = sortedKeys(s.Segments)
+	s.environmentKeys = sortedKeys(s.Environments)
+
+	// Ids are unique per kind.
+	featureIDs := map[int64]string{}
+	for _, k := range s.featureKeys {
+		f := s.Features[k]
+		if other, ok := featureIDs[f.ID]; ok {
+			add("features/"+k+".json", "/id", "feature id %d is already used by features/%s.json; ids must be unique and never reused", f.ID, other)
+		}
+		featureIDs[f.ID] = k
+	}
+	segmentIDs := map[int64]string{}
+	for _, k := range s.segmentKeys {
+		g := s.Segments[k]
+		if other, ok := segmentIDs[g.ID]; ok {
+			add("segments/"+k+".json", "/id", "segment id %d is already used by segments/%s.json; ids must be unique and never reused", g.ID, other)
+		}
+		segmentIDs[g.ID] = k
+	}
+	envIDs := map[int64]string{}
+	clientKeys := map[string]string{}
+	serverKeys := map[string]string{}
+	for _, k := range s.environmentKeys {
+		e := s.Environments[k]
+		file := "environments/" + k + "/environment.json"
+		if other, ok := envIDs[e.ID]; ok {
+			add(file, "/id", "environment id %d is already used by environments/%s; ids must be unique and never reused", e.ID, other)
+		}
+		envIDs[e.ID] = k
+		if other, ok := clientKeys[e.ClientKey]; ok {
+			add(file, "/client_key", "client key %q is already the client key of environment %q", e.ClientKey, other)
+		}
+		clientKeys[e.ClientKey] = k
+		for i, sk := range e.ServerKeys {
+			if other, ok := serverKeys[sk.SHA256]; ok && other != k {
+				add(file, pointer("server_keys", i, "sha256"), "this server key hash is also listed by environment %q; a server key belongs to one environment", other)
+			}
+			serverKeys[sk.SHA256] = k
+		}
+	}
+
+	// Environment feature files: the environment and feature exist, and every
+	// reference resolves.
+	missingEnv := map[string]bool{}
+	for _, r := range states {
+		st := *r.doc.(*FeatureState)
+		st.Feature = r.key
+		file := r.file.Path
+		e := s.Environments[r.env]
+		if e == nil {
+			if !missingEnv[r.env] && !hasFile(results, "environments/"+r.env+"/environment.json") {
+				add("environments/"+r.env+"/environment.json", "", "missing: environments/%s/ holds feature files but no environment.json", r.env)
+			}
+			missingEnv[r.env] = true
+			continue
+		}
+		f := s.Features[r.key]
+		if f == nil {
+			add(file, "", "there is no feature %q: features/%s.json does not exist (remove this file or add the feature)", r.key, r.key)
+			continue
+		}
+		checkWeightKeys(f, st.Weights, "/weights", file, add)
+		for i, o := range st.SegmentOverrides {
+			if s.Segments[o.Segment] == nil {
+				add(file, pointer("segment_overrides", i, "segment"), "there is no segment %q: segments/%s.json does not exist", o.Segment, o.Segment)
+			}
+			checkWeightKeys(f, o.Weights, pointer("segment_overrides", i, "weights"), file, add)
+		}
+		e.Features[r.key] = &st
+	}
+	return s, problems
+}
+
+func checkWeightKeys(f *Feature, w map[string]float64, ptr, file string, add func(file, ptr, format string, args ...any)) {
+	if w == nil {
+		return
+	}
+	if !f.Multivariate() {
+		add(file, ptr, "feature %q has no variants, so it takes no weights (add variants to features/%s.json)", f.Key, f.Key)
+		return
+	}
+	for _, k := range sortedKeys(w) {
+		if f.Variant(k) == nil {
+			keys := make([]string, len(f.Variants))
+			for i, v := range f.Variants {
+				keys[i] = v.Key
+			}
+			add(file, ptr+pointer(k), "feature %q has no variant %q (its variants: %s)", f.Key, k, strings.Join(keys, ", "))
+		}
+	}
+}
+
+func hasFile(results []parsed, p string) bool {
+	for i := range results {
+		if results[i].file.Path == p {
+			return true
+		}
+	}
+	return false
+}

@@ -150,9 +150,13 @@ func (w *jsonWalker) value(path []string, keyOff int) {
 	case '"':
 		w.str()
 	default:
+		start := w.pos
 		for w.pos < len(w.data) {
 			switch w.data[w.pos] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				if w.pos == start {
+					w.pos++ // a stray delimiter in invalid JSON: always make progress
+				}
 				return
 			}
 			w.pos++

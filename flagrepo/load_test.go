@@ -236,6 +236,12 @@ func TestBrokenRepositories(t *testing.T) {
 		{name: "duplicate identity override", edit: func(m map[string]string) {
 			m["environments/prod/features/limit.json"] = `{"identity_overrides": [{"identifiers": ["a"], "enabled": true}, {"identifiers": ["b", "a"], "enabled": false}]}`
 		}, want: []want{{file: "environments/prod/features/limit.json", pointer: "/identity_overrides/1/identifiers/1", message: `identity "a" already has an override at /identity_overrides/0/identifiers/0`}}},
+		{name: "identity override identifiers that can never match", edit: func(m map[string]string) {
+			m["environments/prod/features/limit.json"] = `{"identity_overrides": [{"identifiers": ["007", "1.5", "42", "user-7"], "enabled": true}]}`
+		}, want: []want{
+			{file: "environments/prod/features/limit.json", pointer: "/identity_overrides/0/identifiers/0", message: `"007" matches only "7"`},
+			{file: "environments/prod/features/limit.json", pointer: "/identity_overrides/0/identifiers/1", message: "decimal numbers"},
+		}},
 		{name: "regex RE2 cannot run", edit: func(m map[string]string) {
 			m["segments/staff.json"] = `{"id": 21, "rules": [{"type": "ALL", "conditions": [{"property": "email", "operator": "REGEX", "value": "^(?!test).*$"}]}]}`
 		}, want: []want{{file: "segments/staff.json", pointer: "/rules/0/conditions/0/value", message: "RE2 syntax: lookahead, lookbehind, backreferences"}}},

@@ -234,11 +234,35 @@ func checkDocument(doc any, c *collector) {
 				if prev, ok := ids[id]; ok {
 					c.add(p, "identity %q already has an override at %s", id, prev)
 				}
+				if why := unmatchableIdentifier(id); why != "" {
+					c.add(p, "identifier %q can never match: %s", id, why)
+				}
 				ids[id] = p
 			}
 			normalizeValue(&o.Value, pointer("identity_overrides", i, "value"), c)
 		}
 	}
+}
+
+var (
+	integerText = regexp.MustCompile(`^-?[0-9]+$`)
+	decimalText = regexp.MustCompile(`^-?[0-9]+\.[0-9]+$`)
+)
+
+// unmatchableIdentifier explains why an identity override for id would never
+// apply, or returns "". The engine matches identity overrides with IN, which
+// coerces number-like identifiers: "007" is compared as "7", and decimals never
+// match.
+func unmatchableIdentifier(id string) string {
+	switch {
+	case decimalText.MatchString(id):
+		return "identifiers that look like decimal numbers are compared as numbers and never match an override (Flagsmith engine rule)"
+	case integerText.MatchString(id):
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil && strconv.FormatInt(n, 10) != id {
+			return fmt.Sprintf("identifiers that look like integers are compared as numbers, so %q matches only %q (Flagsmith engine rule)", id, strconv.FormatInt(n, 10))
+		}
+	}
+	return ""
 }
 
 func checkWeightSum(w map[string]float64, ptr string, c *collector) {

@@ -1,0 +1,427 @@
+package evaluator
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Model is a compiled environment. It is immutable and safe for concurrent
+// use. Results it returns share values and metadata with it; they must not
+// be modified.
+type Model struct {
+	envKey, envName string
+	features        []cfeature
+	byName          map[string]int
+	segments        []csegment
+	slotNames       []string
+	// idOverrides maps an identifier to its overrides, sorted by feature.
+	idOverrides map[string][]idOverride
+	// idSlot is the slot of a trait literally named "$.identity.identifier"
+	// (it would win over the JSONPath in the identity overrides segment).
+	idSlot   int32
+	env      Result // evaluation without identity
+	pool     sync.Pool
+	nSegs    int
+	idSegRes SegmentResult
+}
+
+type cfeature struct {
+	key      string
+	def      Flag // environment default, reason DEFAULT
+	variants []cvariant
+	cands    []candidate // segment overrides by ascending priority
+	hasIDOv  bool
+	static   bool // result never depends on the context
+}
+
+type cvariant struct {
+	key    string
+	value  any
+	weight float64
+	reason string
+}
+
+// cover is a compiled segment or identity override.
+type cover struct {
+	key      string // hashed for variants
+	flag     Flag   // result without a split
+	variants []cvariant
+}
+
+type candidate struct {
+	seg  int
+	prio float64
+	ov   *cover
+}
+
+type idOverride struct {
+	feature int
+	ov      *cover
+}
+
+type csegment struct {
+	key    string
+	rules  []crule
+	result SegmentResult
+}
+
+type ruleType uint8
+
+const (
+	ruleAll ruleType = iota
+	ruleAny
+	ruleNone
+)
+
+type crule struct {
+	typ   ruleType
+	conds []ccond
+	rules []crule
+}
+
+type accKind uint8
+
+const (
+	accNone        accKind = iota // never a value
+	accEmpty                      // empty property
+	accTrait                      // plain trait, by slot
+	accConst                      // $.environment.*
+	accIdentifier                 // $.identity.identifier
+	accIdentityKey                // $.identity.key
+	accTraitPath                  // $.identity.traits.<name>...
+)
+
+type accessor struct {
+	kind  accKind
+	slot  int32 // accTrait, accTraitPath: slot of the trait
+	lit   int32 // JSONPath kinds: slot of a trait literally named like the property, or -1
+	konst cval
+	rest  []pathStep // accTraitPath: steps below the trait
+}
+
+type ccond struct {
+	op  opcode
+	acc accessor
+	v   string
+
+	vBool    bool
+	vInt     int64
+	vIntOvf  int8
+	vIntOK   bool
+	vFloat   float64
+	vFloatOK bool
+
+	semver bool // value ends with :semver
+	sv     version
+	svOK   bool
+
+	re *regexp.Regexp
+
+	modDiv, modRem float64
+	modOK          bool
+
+	inList []string
+	inSet  map[string]struct{}
+
+	pct   float64
+	pctOK bool
+}
+
+// builder holds compile-time state.
+type builder struct {
+	env   *Environment
+	m     *Model
+	slots map[string]int32
+}
+
+func (b *builder) slot(name string) int32 {
+	if s, ok := b.slots[name]; ok {
+		return s
+	}
+	s := int32(len(b.m.slotNames))
+	b.slots[name] = s
+	b.m.slotNames = append(b.m.slotNames, name)
+	return s
+}
+
+var identityOverridesMetadata = map[string]any{"source": "identity_override"}
+
+// Compile validates and compiles env. It fails on duplicate feature names,
+// unknown rule types and REGEX patterns that Go's RE2 cannot compile; any
+// other odd condition value makes that condition false at evaluation (see
+// CheckCondition).
+func Compile(env *Environment) (*Model, error) {
+	if env == nil {
+		return nil, errors.New("evaluator: nil environment")
+	}
+	m := &Model{
+		envKey:   env.Key,
+		envName:  env.Name,
+		byName:   make(map[string]int, len(env.Features)),
+		idSlot:   -1,
+		idSegRes: SegmentResult{Name: IdentityOverridesSegment, Metadata: identityOverridesMetadata},
+	}
+	b := &builder{env: env, m: m, slots: map[string]int32{}}
+
+	m.features = make([]cfeature, len(env.Features))
+	for i := range env.Features {
+		f := &env.Features[i]
+		if _, dup := m.byName[f.Name]; dup {
+			return nil, fmt.Errorf("feature %q: duplicate name", f.Name)
+		}
+		m.byName[f.Name] = i
+		m.features[i] = cfeature{
+			key:      f.Key,
+			def:      Flag{Name: f.Name, Enabled: f.Enabled, Value: f.Value, Reason: "DEFAULT", Metadata: f.Metadata},
+			variants: compileVariants(f.Variants),
+		}
+	}
+
+	m.segments = make([]csegment, len(env.Segments))
+	m.nSegs = len(env.Segments)
+	for si := range env.Segments {
+		s := &env.Segments[si]
+		cs := csegment{key: s.Key, result: SegmentResult{Name: s.Name, Metadata: s.Metadata}}
+		var err error
+		if cs.rules, err = b.rules(s.Rules, s, "rule"); err != nil {
+			return nil, err
+		}
+		m.segments[si] = cs
+		reason := "TARGETING_MATCH; segment=" + s.Name
+		for oi := range s.Overrides {
+			o := &s.Overrides[oi]
+			fi, ok := m.byName[o.Name]
+			if !ok {
+				continue
+			}
+			prio := math.Inf(1)
+			if o.Priority != nil && !math.IsNaN(*o.Priority) {
+				prio = *o.Priority
+			}
+			m.features[fi].cands = append(m.features[fi].cands, candidate{
+				seg: si, prio: prio, ov: compileOverride(o, &env.Features[fi], reason),
+			})
+		}
+	}
+	for i := range m.features {
+		slices.SortStableFunc(m.features[i].cands, func(a, b candidate) int { return cmp.Compare(a.prio, b.prio) })
+	}
+
+	if len(env.IdentityOverrides) > 0 {
+		m.idOverrides = make(map[string][]idOverride, len(env.IdentityOverrides))
+		reason := "TARGETING_MATCH; segment=" + IdentityOverridesSegment
+		for ident, ovs := range env.IdentityOverrides {
+			var list []idOverride
+			for oi := range ovs {
+				o := &ovs[oi]
+				fi, ok := m.byName[o.Name]
+				if !ok || slices.ContainsFunc(list, func(x idOverride) bool { return x.feature == fi }) {
+					continue // unknown feature, or shadowed by an earlier override
+				}
+				list = append(list, idOverride{feature: fi, ov: compileOverride(o, &env.Features[fi], reason)})
+				m.features[fi].hasIDOv = true
+			}
+			if len(list) > 0 {
+				slices.SortFunc(list, func(a, b idOverride) int { return cmp.Compare(a.feature, b.feature) })
+				m.idOverrides[ident] = list
+			}
+		}
+		if len(m.idOverrides) > 0 {
+			m.idSlot = b.slot("$.identity.identifier")
+		}
+	}
+	for i := range m.features {
+		f := &m.features[i]
+		f.static = len(f.cands) == 0 && len(f.variants) == 0 && !f.hasIDOv
+	}
+
+	nSlots := len(m.slotNames)
+	m.pool.New = func() any {
+		return &evalState{seg: make([]uint8, m.nSegs), slots: make([]cval, nSlots)}
+	}
+	st := m.getState(nil)
+	m.env = Result{Flags: st.appendFlags(make([]Flag, 0, len(m.features))), Segments: st.appendSegments(nil)}
+	m.putState(st)
+	return m, nil
+}
+
+func compileVariants(vs []Variant) []cvariant {
+	if len(vs) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(vs)
+	slices.SortStableFunc(sorted, func(a, b Variant) int { return cmp.Compare(a.Priority, b.Priority) })
+	out := make([]cvariant, len(sorted))
+	for i, v := range sorted {
+		out[i] = cvariant{key: v.Key, value: v.Value, weight: v.Weight, reason: "SPLIT; weight=" + formatWeight(v.Weight)}
+	}
+	return out
+}
+
+func compileOverride(o *Override, f *Feature, reason string) *cover {
+	key := o.Key
+	if key == "" {
+		key = f.Key
+	}
+	md := o.Metadata
+	if md == nil {
+		md = f.Metadata
+	}
+	return &cover{
+		key:      key,
+		flag:     Flag{Name: f.Name, Enabled: o.Enabled, Value: o.Value, Reason: reason, Metadata: md},
+		variants: compileVariants(o.Variants),
+	}
+}
+
+func (b *builder) rules(rs []Rule, s *Segment, path string) ([]crule, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	out := make([]crule, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		p := fmt.Sprintf("%s %d", path, i)
+		switch r.Type {
+		case RuleAll:
+			out[i].typ = ruleAll
+		case RuleAny:
+			out[i].typ = ruleAny
+		case RuleNone:
+			out[i].typ = ruleNone
+		default:
+			return nil, fmt.Errorf("segment %q %s: unknown rule type %q", s.Name, p, r.Type)
+		}
+		if len(r.Conditions) > 0 {
+			out[i].conds = make([]ccond, len(r.Conditions))
+			for ci := range r.Conditions {
+				c, err := b.condition(&r.Conditions[ci])
+				if err != nil {
+					return nil, fmt.Errorf("segment %q %s condition %d: %w", s.Name, p, ci, err)
+				}
+				out[i].conds[ci] = c
+			}
+		}
+		sub, err := b.rules(r.Rules, s, p+" sub-rule")
+		if err != nil {
+			return nil, err
+		}
+		out[i].rules = sub
+	}
+	return out, nil
+}
+
+func (b *builder) condition(c *Condition) (ccond, error) {
+	cc := ccond{op: lookupOp(c.Operator), v: c.Value, acc: b.accessor(c.Property)}
+	v := c.Value
+	switch cc.op {
+	case opRegex:
+		re, err := compileRegex(v)
+		if err != nil {
+			return cc, fmt.Errorf("REGEX %q: %w", v, err)
+		}
+		cc.re = re
+	case opModulo:
+		cc.modDiv, cc.modRem, cc.modOK = parseModulo(v)
+		if cc.modDiv == 0 {
+			cc.modOK = false
+		}
+	case opPercentageSplit:
+		cc.pct, cc.pctOK = pyFloat(v)
+	case opIn:
+		cc.inList = parseInList(v)
+		if len(cc.inList) > 8 {
+			cc.inSet = make(map[string]struct{}, len(cc.inList))
+			for _, s := range cc.inList {
+				cc.inSet[s] = struct{}{}
+			}
+			cc.inList = nil
+		}
+	default:
+		if cc.op.isComparison() {
+			cc.vBool = v != "False" && v != "false"
+			cc.vInt, cc.vIntOvf, cc.vIntOK = pyInt(v)
+			cc.vFloat, cc.vFloatOK = pyFloat(v)
+			if strings.HasSuffix(v, SemverSuffix) {
+				cc.semver = true
+				cc.sv, cc.svOK = parseVersion(strings.TrimSuffix(v, SemverSuffix))
+			}
+		}
+	}
+	return cc, nil
+}
+
+// parseInList splits an IN value the engine's way: a JSON array (each
+// element in Python's str() form) when the value parses as one, else the
+// comma-separated parts, untrimmed.
+func parseInList(v string) []string {
+	if t := strings.TrimLeft(v, " \t\n\r"); strings.HasPrefix(t, "[") {
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.UseNumber()
+		var arr []any
+		if err := dec.Decode(&arr); err == nil {
+			if _, err := dec.Token(); err == io.EOF && arr != nil {
+				out := make([]string, len(arr))
+				for i, e := range arr {
+					switch t := e.(type) {
+					case string:
+						out[i] = t
+					case nil, bool, json.Number:
+						cv := coerceAny(e)
+						out[i] = string(appendPyStr(nil, &cv))
+					default:
+						out[i] = pyRepr(e)
+					}
+				}
+				return out
+			}
+		}
+	}
+	return strings.Split(v, ",")
+}
+
+func (b *builder) accessor(prop string) accessor {
+	if prop == "" {
+		return accessor{kind: accEmpty, lit: -1}
+	}
+	if !strings.HasPrefix(prop, "$.") && !strings.HasPrefix(prop, "$[") {
+		return accessor{kind: accTrait, slot: b.slot(prop), lit: -1}
+	}
+	steps, singular, ok := parseJSONPath(prop)
+	if !ok {
+		return accessor{kind: accTrait, slot: b.slot(prop), lit: -1}
+	}
+	a := accessor{kind: accNone, lit: b.slot(prop), slot: -1}
+	if !singular || len(steps) < 2 || steps[0].isIndex || steps[1].isIndex {
+		return a
+	}
+	switch steps[0].name {
+	case "environment":
+		if len(steps) == 2 {
+			switch steps[1].name {
+			case "key":
+				a.kind, a.konst = accConst, coerceString(b.env.Key)
+			case "name":
+				a.kind, a.konst = accConst, coerceString(b.env.Name)
+			}
+		}
+	case "identity":
+		switch {
+		case len(steps) == 2 && steps[1].name == "identifier":
+			a.kind = accIdentifier
+		case len(steps) == 2 && steps[1].name == "key":
+			a.kind = accIdentityKey
+		case len(steps) >= 3 && steps[1].name == "traits" && !steps[2].isIndex:
+			a.kind, a.slot, a.rest = accTraitPath, b.slot(steps[2].name), steps[3:]
+		}
+	}
+	return a
+}

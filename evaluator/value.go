@@ -1,0 +1,520 @@
+package evaluator
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// kind is the Python type of a coerced context value.
+type kind uint8
+
+const (
+	kUnresolved kind = iota // cache slot not yet looked up
+	kNone                   // absent
+	kNull                   // present, JSON null
+	kBool
+	kInt    // fits in int64: i
+	kBigInt // integer outside int64: s holds its decimal form, f approximates it
+	kFloat
+	kStr
+)
+
+// cval is a coerced context value ("cv" in the reference).
+type cval struct {
+	k   kind
+	b   bool
+	obj bool // came from a non-primitive value (map, slice, ...): str form
+	i   int64
+	f   float64
+	s   string
+}
+
+// isSet reports whether the value is present and not null (Python: "is not None").
+func (v *cval) isSet() bool { return v.k > kNull }
+
+// isNumber reports whether v is an int or float (bool excluded).
+func (v *cval) isNumber() bool { return v.k == kInt || v.k == kBigInt || v.k == kFloat }
+
+// asFloat returns the numeric value of an int, big int or float as a float64.
+func (v *cval) asFloat() float64 {
+	if v.k == kInt {
+		return float64(v.i)
+	}
+	return v.f
+}
+
+// coerceAny converts a raw Go value into a context value following
+// map_any_value_to_context_value: strings that look like integers or decimals
+// become numbers, primitives stay, anything else becomes its string form.
+func coerceAny(x any) cval {
+	switch t := x.(type) {
+	case nil:
+		return cval{k: kNull}
+	case string:
+		return coerceString(t)
+	case bool:
+		return cval{k: kBool, b: t}
+	case float64:
+		return fromFloat64(t)
+	case float32:
+		return fromFloat64(float64(t))
+	case int:
+		return cval{k: kInt, i: int64(t)}
+	case int8:
+		return cval{k: kInt, i: int64(t)}
+	case int16:
+		return cval{k: kInt, i: int64(t)}
+	case int32:
+		return cval{k: kInt, i: int64(t)}
+	case int64:
+		return cval{k: kInt, i: t}
+	case uint8:
+		return cval{k: kInt, i: int64(t)}
+	case uint16:
+		return cval{k: kInt, i: int64(t)}
+	case uint32:
+		return cval{k: kInt, i: int64(t)}
+	case uint:
+		return fromUint64(uint64(t))
+	case uint64:
+		return fromUint64(t)
+	case json.Number:
+		return fromNumber(string(t))
+	}
+	return cval{k: kStr, s: pyRepr(x), obj: true}
+}
+
+// isPrimitive reports whether x is a value a JSONPath query may return
+// (Python's is_context_value: None, bool, int, float or str).
+func isPrimitive(x any) bool {
+	switch x.(type) {
+	case nil, string, bool, float64, float32, int, int8, int16, int32, int64,
+		uint, uint8, uint16, uint32, uint64, json.Number:
+		return true
+	}
+	return false
+}
+
+func fromUint64(u uint64) cval {
+	if u <= math.MaxInt64 {
+		return cval{k: kInt, i: int64(u)}
+	}
+	return cval{k: kBigInt, s: strconv.FormatUint(u, 10), f: float64(u)}
+}
+
+// fromFloat64 treats an integral float64 within the int64 range as an
+// integer: encoding/json decodes every JSON number into a float64, and the
+// Python engine sees JSON integers as int.
+func fromFloat64(f float64) cval {
+	if f == math.Trunc(f) && f >= -(1<<63) && f < (1<<63) {
+		return cval{k: kInt, i: int64(f)}
+	}
+	return cval{k: kFloat, f: f}
+}
+
+// fromNumber decodes a JSON number the way Python's json module does: an
+// integer when it has no fraction and no exponent, else a float.
+func fromNumber(s string) cval {
+	if strings.ContainsAny(s, ".eE") {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil && !isRangeErr(err) {
+			return coerceString(s)
+		}
+		return cval{k: kFloat, f: f}
+	}
+	if !isIntText(s) {
+		return coerceString(s)
+	}
+	return intFromDigits(s)
+}
+
+func isRangeErr(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
+}
+
+// isIntText reports whether s matches -?[0-9]+.
+func isIntText(s string) bool {
+	if s != "" && s[0] == '-' {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isDecimalText reports whether s matches -?[0-9]+\.[0-9]+.
+func isDecimalText(s string) bool {
+	if s != "" && s[0] == '-' {
+		s = s[1:]
+	}
+	dot := strings.IndexByte(s, '.')
+	if dot <= 0 || dot == len(s)-1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i != dot && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// intFromDigits converts text matching -?[0-9]+ to an integer value.
+func intFromDigits(s string) cval {
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return cval{k: kInt, i: i}
+	}
+	neg := s[0] == '-'
+	d := strings.TrimLeft(strings.TrimPrefix(s, "-"), "0")
+	if d == "" {
+		return cval{k: kInt}
+	}
+	if neg {
+		d = "-" + d
+	}
+	f, _ := strconv.ParseFloat(d, 64)
+	return cval{k: kBigInt, s: d, f: f}
+}
+
+// coerceString applies the engine's string coercion: -?[0-9]+ becomes an
+// int, -?[0-9]+\.[0-9]+ becomes a float, anything else stays a string.
+func coerceString(s string) cval {
+	if len(s) == 0 || len(s) > 0 && s[0] != '-' && (s[0] < '0' || s[0] > '9') {
+		return cval{k: kStr, s: s}
+	}
+	if isIntText(s) {
+		return intFromDigits(s)
+	}
+	if isDecimalText(s) {
+		f, _ := strconv.ParseFloat(s, 64) // only ErrRange is possible: ±Inf, as in Python
+		return cval{k: kFloat, f: f}
+	}
+	return cval{k: kStr, s: s}
+}
+
+// appendPyStr appends Python's str() of v.
+func appendPyStr(dst []byte, v *cval) []byte {
+	switch v.k {
+	case kNull, kNone, kUnresolved:
+		return append(dst, "None"...)
+	case kBool:
+		if v.b {
+			return append(dst, "True"...)
+		}
+		return append(dst, "False"...)
+	case kInt:
+		return strconv.AppendInt(dst, v.i, 10)
+	case kFloat:
+		return appendPyFloat(dst, v.f)
+	}
+	return append(dst, v.s...) // kStr, kBigInt
+}
+
+// appendPyFloat appends Python's repr() of a float: the shortest digits that
+// round-trip, positional for exponents in [-4, 16), always with a fraction or
+// an exponent.
+func appendPyFloat(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "nan"...)
+	case math.IsInf(f, 1):
+		return append(dst, "inf"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-inf"...)
+	}
+	var buf [32]byte
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // [-]d[.ddd]e±XX
+	neg := e[0] == '-'
+	if neg {
+		e = e[1:]
+	}
+	ei := 0
+	for ei < len(e) && e[ei] != 'e' {
+		ei++
+	}
+	mant, expPart := e[:ei], e[ei+1:]
+	exp, _ := strconv.Atoi(string(expPart))
+	var digits [24]byte
+	nd := 0
+	for _, c := range mant {
+		if c != '.' {
+			digits[nd] = c
+			nd++
+		}
+	}
+	if neg {
+		dst = append(dst, '-')
+	}
+	if exp < -4 || exp >= 16 {
+		dst = append(dst, digits[0])
+		if nd > 1 {
+			dst = append(dst, '.')
+			dst = append(dst, digits[1:nd]...)
+		}
+		dst = append(dst, 'e')
+		if exp < 0 {
+			dst = append(dst, '-')
+			exp = -exp
+		} else {
+			dst = append(dst, '+')
+		}
+		if exp < 10 {
+			dst = append(dst, '0')
+		}
+		return strconv.AppendInt(dst, int64(exp), 10)
+	}
+	if exp < 0 {
+		dst = append(dst, "0."...)
+		for i := 0; i < -exp-1; i++ {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits[:nd]...)
+	}
+	// exp in [0, 16): integer part has exp+1 digits.
+	ip := exp + 1
+	for i := 0; i < ip; i++ {
+		if i < nd {
+			dst = append(dst, digits[i])
+		} else {
+			dst = append(dst, '0')
+		}
+	}
+	dst = append(dst, '.')
+	if nd > ip {
+		return append(dst, digits[ip:nd]...)
+	}
+	return append(dst, '0')
+}
+
+// pyFloatString returns Python's repr() of f.
+func pyFloatString(f float64) string { return string(appendPyFloat(nil, f)) }
+
+// formatWeight renders a variant weight the way the engine's f-string does
+// for a JSON number: integral weights print as integers ("30"), others as
+// Python floats ("54.54").
+func formatWeight(w float64) string {
+	if w == math.Trunc(w) && math.Abs(w) < 1e16 {
+		return strconv.FormatInt(int64(w), 10)
+	}
+	return pyFloatString(w)
+}
+
+// isPySpace reports whether r is whitespace to Python's str.strip().
+func isPySpace(r rune) bool {
+	return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f
+}
+
+func pyTrim(s string) string { return strings.TrimFunc(s, isPySpace) }
+
+// pyInt parses s as Python's int() does for base 10 (ASCII digits only).
+// ovf is -1 or +1 when the value is below or above the int64 range; then v
+// is unspecified.
+func pyInt(s string) (v int64, ovf int8, ok bool) {
+	s = pyTrim(s)
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" || s[0] == '_' || s[len(s)-1] == '_' {
+		return 0, 0, false
+	}
+	var u uint64
+	big := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' {
+			if s[i-1] == '_' {
+				return 0, 0, false
+			}
+			continue
+		}
+		if c < '0' || c > '9' {
+			return 0, 0, false
+		}
+		if !big {
+			if u > (math.MaxUint64-9)/10 {
+				big = true
+			} else {
+				u = u*10 + uint64(c-'0')
+			}
+		}
+	}
+	switch {
+	case neg && (big || u > 1<<63):
+		return 0, -1, true
+	case !neg && (big || u > math.MaxInt64):
+		return 0, 1, true
+	case neg:
+		return -int64(u), 0, true
+	}
+	return int64(u), 0, true
+}
+
+// pyFloat parses s as Python's float() does: surrounding whitespace,
+// underscores between digits, "inf", "infinity" and "nan" in any case, and
+// out-of-range values as ±inf. Hexadecimal forms are rejected.
+func pyFloat(s string) (float64, bool) {
+	s = pyTrim(s)
+	body := s
+	if body != "" && (body[0] == '+' || body[0] == '-') {
+		body = body[1:]
+	}
+	switch strings.ToLower(body) {
+	case "inf", "infinity":
+		if s[0] == '-' {
+			return math.Inf(-1), true
+		}
+		return math.Inf(1), true
+	case "nan":
+		return math.NaN(), true
+	}
+	// numeric: digitpart ["." [digitpart]] [exp] | "." digitpart [exp]
+	i := 0
+	digits := func() int { // digit (["_"] digit)*
+		start := i
+		for i < len(body) {
+			c := body[i]
+			if c >= '0' && c <= '9' {
+				i++
+				continue
+			}
+			if c == '_' && i > start && i+1 < len(body) && body[i+1] >= '0' && body[i+1] <= '9' && body[i-1] != '_' {
+				i++
+				continue
+			}
+			break
+		}
+		return i - start
+	}
+	n := digits()
+	if i < len(body) && body[i] == '.' {
+		i++
+		n += digits()
+	}
+	if n == 0 {
+		return 0, false
+	}
+	if i < len(body) && (body[i] == 'e' || body[i] == 'E') {
+		i++
+		if i < len(body) && (body[i] == '+' || body[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return 0, false
+		}
+	}
+	if i != len(body) {
+		return 0, false
+	}
+	clean := s
+	if strings.IndexByte(clean, '_') >= 0 {
+		clean = strings.ReplaceAll(clean, "_", "")
+	}
+	f, err := strconv.ParseFloat(clean, 64)
+	if err != nil && !isRangeErr(err) {
+		return 0, false
+	}
+	return f, true
+}
+
+// pyRepr renders a non-primitive value roughly as Python's str() would
+// render the equivalent decoded JSON (dicts with keys sorted, since Go maps
+// are unordered). Values that are not JSON-like use fmt's %v.
+func pyRepr(x any) string {
+	var b []byte
+	b = appendRepr(b, x, 0)
+	return string(b)
+}
+
+func appendRepr(b []byte, x any, depth int) []byte {
+	if depth > 64 {
+		return append(b, "..."...)
+	}
+	switch t := x.(type) {
+	case nil:
+		return append(b, "None"...)
+	case string:
+		return appendPyStrRepr(b, t)
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendPyStrRepr(b, k)
+			b = append(b, ": "...)
+			b = appendRepr(b, t[k], depth+1)
+		}
+		return append(b, '}')
+	case []any:
+		b = append(b, '[')
+		for i, e := range t {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendRepr(b, e, depth+1)
+		}
+		return append(b, ']')
+	}
+	if isPrimitive(x) {
+		v := coerceAny(x)
+		return appendPyStr(b, &v)
+	}
+	rv := reflect.ValueOf(x)
+	if rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return append(b, "None"...)
+	}
+	return fmt.Appendf(b, "%v", x)
+}
+
+// appendPyStrRepr appends Python's repr() of a string.
+func appendPyStrRepr(b []byte, s string) []byte {
+	q := byte('\'')
+	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
+		q = '"'
+	}
+	b = append(b, q)
+	for _, r := range s {
+		switch {
+		case r == rune(q) || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\n':
+			b = append(b, `\n`...)
+		case r == '\r':
+			b = append(b, `\r`...)
+		case r == '\t':
+			b = append(b, `\t`...)
+		case r < 0x20 || r == 0x7f:
+			b = fmt.Appendf(b, `\x%02x`, r)
+		case r == utf8.RuneError || unicode.IsPrint(r):
+			b = utf8.AppendRune(b, r)
+		case r <= 0xff:
+			b = fmt.Appendf(b, `\x%02x`, r)
+		case r <= 0xffff:
+			b = fmt.Appendf(b, `\u%04x`, r)
+		default:
+			b = fmt.Appendf(b, `\U%08x`, r)
+		}
+	}
+	return append(b, q)
+}

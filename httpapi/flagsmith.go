@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/gitflags/gitflags/evaluator"
+	"github.com/gitflags/gitflags/flagrepo"
+)
+
+// flagsmithFlag is a flag as the Flagsmith SDK API returns it.
+type flagsmithFlag struct {
+	ID                int64            `json:"id"`
+	Feature           flagsmithFeature `json:"feature"`
+	FeatureStateValue any              `json:"feature_state_value"`
+	Environment       int64            `json:"environment"`
+	Identity          any              `json:"identity"`
+	FeatureSegment    any              `json:"feature_segment"`
+	Enabled           bool             `json:"enabled"`
+}
+
+type flagsmithFeature struct {
+	ID             int64   `json:"id"`
+	Name           string  `json:"name"`
+	CreatedDate    string  `json:"created_date"`
+	Description    *string `json:"description"`
+	InitialValue   *string `json:"initial_value"`
+	DefaultEnabled bool    `json:"default_enabled"`
+	Type           string  `json:"type"`
+}
+
+func newFlagsmithFlag(snap *flagrepo.Snapshot, e *flagrepo.Environment, f *evaluator.Flag) flagsmithFlag {
+	feat := snap.Features[f.Name]
+	ff := flagsmithFlag{
+		// A feature state's id is the feature's id: SDKs hash it for
+		// multivariate buckets, so it must be stable across reloads.
+		ID:                feat.ID,
+		FeatureStateValue: f.Value,
+		Environment:       e.ID,
+		Enabled:           f.Enabled,
+		Feature: flagsmithFeature{
+			ID:             feat.ID,
+			Name:           feat.Key,
+			CreatedDate:    snap.Revision.Time.UTC().Format(timeFormat),
+			DefaultEnabled: feat.Default.Enabled,
+			Type:           "STANDARD",
+		},
+	}
+	if feat.Multivariate() {
+		ff.Feature.Type = "MULTIVARIATE"
+	}
+	if feat.Description != "" {
+		d := feat.Description
+		ff.Feature.Description = &d
+	}
+	if v := feat.Default.Value.Value; v != nil {
+		s := fmt.Sprint(v)
+		ff.Feature.InitialValue = &s
+	}
+	return ff
+}
+
+// environment resolves the X-Environment-Key header, writing a 401 and
+// returning nil when it is missing or unknown.
+func (s *Server) environment(w http.ResponseWriter, r *http.Request) (*state, *envState) {
+	st := s.current.Load()
+	if st == nil {
+		writeDetail(w, http.StatusServiceUnavailable, "no valid revision loaded yet")
+		return nil, nil
+	}
+	key := r.Header.Get("X-Environment-Key")
+	if key == "" {
+		writeDetail(w, http.StatusUnauthorized, "missing X-Environment-Key header")
+		return nil, nil
+	}
+	es := st.byClient[key]
+	if es == nil {
+		writeDetail(w, http.StatusUnauthorized, "invalid X-Environment-Key: no environment has this key")
+		return nil, nil
+	}
+	return st, es
+}
+
+// flags serves GET /api/v1/flags/ and GET /api/v1/flags/?feature=<name>.
+func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	st, es := s.environment(w, r)
+	if es == nil {
+		return
+	}
+	body := es.flagsJSON
+	if r.URL.Query().Has("feature") {
+		name := r.URL.Query().Get("feature")
+		b, ok := es.flagJSON[name]
+		if !ok {
+			writeDetail(w, http.StatusNotFound, fmt.Sprintf("no feature %q in this environment", name))
+			return
+		}
+		body = b
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Flagsmith-Document-Updated-At", st.updatedAt)
+	_, _ = w.Write(body)
+}

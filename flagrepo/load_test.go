@@ -36,7 +36,7 @@ func validRepo() map[string]string {
   "id": 20,
   "rules": [{"type": "ALL", "conditions": [{"property": "beta", "operator": "EQUAL", "value": "true"}]}]
 }`,
-		"segments/staff.json": `{"id": 21, "rules": [{"type": "ANY", "conditions": [{"property": "email", "operator": "REGEX", "value": ".*@acme$"}]}]}`,
+		"segments/staff.json":                `{"id": 21, "rules": [{"type": "ANY", "conditions": [{"property": "email", "operator": "REGEX", "value": ".*@acme$"}]}]}`,
 		"environments/prod/environment.json": `{"id": 30, "name": "Production", "client_key": "prod_client_key"}`,
 		"environments/dev/environment.json":  `{"id": 31, "name": "Development", "client_key": "dev_client_key"}`,
 		"environments/prod/features/checkout.json": `{
@@ -179,7 +179,9 @@ func TestBrokenRepositories(t *testing.T) {
 		}, want: []want{{file: "features/limit.json", pointer: "/default/enabeld", message: `unknown field "enabeld" (did you mean "enabled"?)`, line: 2, col: 14}}},
 		{name: "missing required field", edit: func(m map[string]string) { m["features/limit.json"] = `{"default": {"enabled": true}}` },
 			want: []want{{file: "features/limit.json", message: `missing required field "id"`}}},
-		{name: "float value", edit: func(m map[string]string) { m["features/limit.json"] = `{"id": 11, "default": {"enabled": true, "value": 1.5}}` },
+		{name: "float value", edit: func(m map[string]string) {
+			m["features/limit.json"] = `{"id": 11, "default": {"enabled": true, "value": 1.5}}`
+		},
 			want: []want{{file: "features/limit.json", pointer: "/default/value", message: "wrong type"}}},
 		{name: "zero id", edit: func(m map[string]string) { m["features/limit.json"] = `{"id": 0, "default": {"enabled": true}}` },
 			want: []want{{file: "features/limit.json", pointer: "/id", message: "must be >= 1"}}},
@@ -295,7 +297,9 @@ func TestBrokenRepositories(t *testing.T) {
 		}},
 		{name: "missing gitflags.json", edit: func(m map[string]string) { delete(m, "gitflags.json") },
 			want: []want{{file: "gitflags.json", message: "missing: every flag repository has a gitflags.json"}}},
-		{name: "unsupported format version", edit: func(m map[string]string) { m["gitflags.json"] = `{"format_version": 2, "project": {"id": 1, "name": "T"}}` },
+		{name: "unsupported format version", edit: func(m map[string]string) {
+			m["gitflags.json"] = `{"format_version": 2, "project": {"id": 1, "name": "T"}}`
+		},
 			want: []want{{file: "gitflags.json", pointer: "/format_version", message: "value must be"}}},
 		{name: "huge file", edit: func(m map[string]string) {
 			m["features/limit.json"] = `{"id": 11, "default": {"enabled": true}, "description": "` + strings.Repeat("x", MaxFileSize) + `"}`

@@ -217,7 +217,7 @@ type SegmentOverride struct {
 	Segment  string             `json:"segment"`
 	Priority int                `json:"priority"` // lower wins
 	Enabled  bool               `json:"enabled"`
-	Value    OptionalValue      `json:"value,omitzero"`   // absent: the environment's value
+	Value    OptionalValue      `json:"value,omitzero"`    // absent: the environment's value
 	Weights  map[string]float64 `json:"weights,omitempty"` // absent: no split
 }
 

@@ -62,8 +62,8 @@ func newFlagsmithFlag(snap *flagrepo.Snapshot, e *flagrepo.Environment, f *evalu
 	return ff
 }
 
-// environment resolves the X-Environment-Key header, writing a 401 and
-// returning nil when it is missing or unknown.
+// environment resolves the X-Environment-Key header (a client key or a
+// server key), writing a 401 and returning nil when it is missing or unknown.
 func (s *Server) environment(w http.ResponseWriter, r *http.Request) (*state, *envState) {
 	st := s.current.Load()
 	if st == nil {
@@ -75,7 +75,7 @@ func (s *Server) environment(w http.ResponseWriter, r *http.Request) (*state, *e
 		writeDetail(w, http.StatusUnauthorized, "missing X-Environment-Key header")
 		return nil, nil
 	}
-	es := st.byClient[key]
+	es, _ := st.lookupKey(key)
 	if es == nil {
 		writeDetail(w, http.StatusUnauthorized, "invalid X-Environment-Key: no environment has this key")
 		return nil, nil

@@ -5,10 +5,13 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -16,36 +19,60 @@ import (
 
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/identities"
 )
 
 // Server serves the snapshot most recently given to Publish.
 type Server struct {
-	log     *slog.Logger
-	current atomic.Pointer[state]
+	log        *slog.Logger
+	identities identities.Store
+	current    atomic.Pointer[state]
+}
+
+// Options configure a Server.
+type Options struct {
+	Log        *slog.Logger    // defaults to slog.Default()
+	Identities identities.Store // where traits persist; required for the identity endpoints
 }
 
 // New returns a Server with nothing published yet: it answers 503 until the
 // first Publish.
-func New(log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.Default()
+func New(opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
 	}
-	return &Server{log: log}
+	return &Server{log: opts.Log, identities: opts.Identities}
 }
 
 // state is everything a request needs, derived once from one snapshot.
 type state struct {
 	snap      *flagrepo.Snapshot
 	byClient  map[string]*envState // by client key
+	byServer  map[string]*envState // by hex SHA-256 of a server key
 	updatedAt string               // X-Flagsmith-Document-Updated-At
 }
 
+// lookupKey resolves an environment key: a client key, or a server key
+// ("ser." prefix) whose SHA-256 is listed by an environment. server reports
+// which kind matched.
+func (st *state) lookupKey(key string) (es *envState, server bool) {
+	if strings.HasPrefix(key, "ser.") {
+		sum := sha256.Sum256([]byte(key))
+		return st.byServer[hex.EncodeToString(sum[:])], true
+	}
+	return st.byClient[key], false
+}
+
 // envState is one environment's evaluation model and precomputed responses.
+// Each surface keeps what it precomputes in its own field, built by its own
+// build function (see Publish).
 type envState struct {
 	env       *flagrepo.Environment
 	model     *evaluator.Model
 	flagsJSON []byte            // GET /api/v1/flags/
 	flagJSON  map[string][]byte // GET /api/v1/flags/?feature=<name>
+	document  documentState     // environment-document.go
+	ofrep     ofrepState        // ofrep.go
 }
 
 // Publish compiles snap and makes it the served state. On error the previous
@@ -58,6 +85,7 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 	st := &state{
 		snap:      snap,
 		byClient:  make(map[string]*envState, len(models)),
+		byServer:  map[string]*envState{},
 		updatedAt: fmt.Sprintf("%.6f", float64(snap.Revision.Time.UnixMicro())/1e6),
 	}
 	for key, m := range models {
@@ -80,7 +108,16 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 		if es.flagsJSON, err = json.Marshal(list); err != nil {
 			return fmt.Errorf("encode flags of %s: %w", key, err)
 		}
+		if err := buildDocument(st, es); err != nil {
+			return fmt.Errorf("environment document of %s: %w", key, err)
+		}
+		if err := buildOFREP(st, es); err != nil {
+			return fmt.Errorf("OFREP state of %s: %w", key, err)
+		}
 		st.byClient[e.ClientKey] = es
+		for _, k := range e.ServerKeys {
+			st.byServer[k.SHA256] = es
+		}
 	}
 	s.current.Store(st)
 	s.log.Info("serving revision", "revision", snap.Revision.SHA, "environments", len(models), "features", len(snap.Features))
@@ -101,7 +138,19 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/schemas/v1/:name", s.schema)
+	// Flagsmith SDK API (flagsmith.go, identities.go, environment-document.go).
 	r.GET("/api/v1/flags/", s.flags)
+	r.GET("/api/v1/identities/", s.getIdentity)
+	r.POST("/api/v1/identities/", s.postIdentity)
+	r.POST("/api/v1/traits/", s.postTrait)
+	r.PUT("/api/v1/traits/bulk/", s.putTraitsBulk)
+	r.POST("/api/v1/traits/increment-value/", s.incrementTrait)
+	r.POST("/api/v1/bulk-identities", s.bulkIdentities)
+	r.POST("/api/v1/bulk-identities/", s.bulkIdentities)
+	r.GET("/api/v1/environment-document/", s.environmentDocument)
+	// OFREP (ofrep.go).
+	r.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk)
+	r.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)
 	r.HandleMethodNotAllowed = true
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeDetail(w, http.StatusNotFound, "not found")

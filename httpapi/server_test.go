@@ -28,7 +28,7 @@ func templateServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(nil)
+	s := New(Options{})
 	if err := s.Publish(snap); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestFlagsAuth(t *testing.T) {
 }
 
 func TestHealthReadySchemasCORS(t *testing.T) {
-	s := New(nil)
+	s := New(Options{})
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 	if resp, _ := get(t, ts.URL+"/readyz", ""); resp.StatusCode != 503 {

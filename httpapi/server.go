@@ -31,7 +31,7 @@ type Server struct {
 
 // Options configure a Server.
 type Options struct {
-	Log        *slog.Logger    // defaults to slog.Default()
+	Log        *slog.Logger     // defaults to slog.Default()
 	Identities identities.Store // where traits persist; required for the identity endpoints
 }
 

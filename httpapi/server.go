@@ -27,6 +27,7 @@ type Server struct {
 	log        *slog.Logger
 	identities identities.Store
 	current    atomic.Pointer[state]
+	metrics    *metrics
 }
 
 // Options configure a Server.
@@ -41,7 +42,9 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Server{log: opts.Log, identities: opts.Identities}
+	s := &Server{log: opts.Log, identities: opts.Identities}
+	s.metrics = newMetrics(s)
+	return s
 }
 
 // state is everything a request needs, derived once from one snapshot.
@@ -120,6 +123,7 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 		}
 	}
 	s.current.Store(st)
+	s.metrics.published(snap.Revision.SHA, snap.Revision.Time)
 	s.log.Info("serving revision", "revision", snap.Revision.SHA, "environments", len(models), "features", len(snap.Features))
 	return nil
 }
@@ -135,22 +139,26 @@ func (s *Server) Snapshot() *flagrepo.Snapshot {
 // Handler returns the HTTP handler of every endpoint.
 func (s *Server) Handler() http.Handler {
 	r := httprouter.New()
+	handle := func(method, path string, h httprouter.Handle) {
+		r.Handle(method, path, s.metrics.instrument(path, h))
+	}
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", s.metrics.handler())
 	r.GET("/schemas/v1/:name", s.schema)
 	// Flagsmith SDK API (flagsmith.go, identities.go, environment-document.go).
-	r.GET("/api/v1/flags/", s.flags)
-	r.GET("/api/v1/identities/", s.getIdentity)
-	r.POST("/api/v1/identities/", s.postIdentity)
-	r.POST("/api/v1/traits/", s.postTrait)
-	r.PUT("/api/v1/traits/bulk/", s.putTraitsBulk)
-	r.POST("/api/v1/traits/increment-value/", s.incrementTrait)
-	r.POST("/api/v1/bulk-identities", s.bulkIdentities)
-	r.POST("/api/v1/bulk-identities/", s.bulkIdentities)
-	r.GET("/api/v1/environment-document/", s.environmentDocument)
+	handle(http.MethodGet, "/api/v1/flags/", s.flags)
+	handle(http.MethodGet, "/api/v1/identities/", s.getIdentity)
+	handle(http.MethodPost, "/api/v1/identities/", s.postIdentity)
+	handle(http.MethodPost, "/api/v1/traits/", s.postTrait)
+	handle(http.MethodPut, "/api/v1/traits/bulk/", s.putTraitsBulk)
+	handle(http.MethodPost, "/api/v1/traits/increment-value/", s.incrementTrait)
+	handle(http.MethodPost, "/api/v1/bulk-identities", s.bulkIdentities)
+	handle(http.MethodPost, "/api/v1/bulk-identities/", s.bulkIdentities)
+	handle(http.MethodGet, "/api/v1/environment-document/", s.environmentDocument)
 	// OFREP (ofrep.go).
-	r.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk)
-	r.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)
+	handle(http.MethodPost, "/ofrep/v1/evaluate/flags", s.ofrepBulk)
+	handle(http.MethodPost, "/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)
 	r.HandleMethodNotAllowed = true
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeDetail(w, http.StatusNotFound, "not found")

@@ -128,3 +128,24 @@ func TestHealthReadySchemasCORS(t *testing.T) {
 		t.Errorf("preflight: %d %v", r2.StatusCode, r2.Header)
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	ts := templateServer(t)
+	get(t, ts.URL+"/api/v1/flags/", prodKey)
+	get(t, ts.URL+"/api/v1/flags/", "bad")
+	resp, body := get(t, ts.URL+"/metrics", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`gitflags_http_requests_total{code="200",route="/api/v1/flags/"} 1`,
+		`gitflags_http_requests_total{code="401",route="/api/v1/flags/"} 1`,
+		`gitflags_http_request_duration_seconds_count{route="/api/v1/flags/"} 2`,
+		`gitflags_served_revision_info{revision="0123456789abcdef"} 1`,
+		`gitflags_served_revision_age_seconds`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

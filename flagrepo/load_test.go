@@ -321,6 +321,13 @@ func TestBrokenRepositories(t *testing.T) {
 		{name: "submodule", files: func(fs []File) []File {
 			return append(fs, File{Path: "segments/sub.json", Mode: ModeSubmodule})
 		}, want: []want{{file: "segments/sub.json", message: "submodules are not allowed"}}},
+		{name: "an invalid feature is not also reported as missing", edit: func(m map[string]string) {
+			m["features/checkout.json"] = `{"id": 10, "default": {"enabled": "no"}}`
+			m["segments/beta.json"] = `{"id": 20, "rules": "none"}`
+		}, want: []want{
+			{file: "features/checkout.json", pointer: "/default/enabled", message: "wrong type"},
+			{file: "segments/beta.json", pointer: "/rules", message: "wrong type"},
+		}},
 		{name: "every error in one pass", edit: func(m map[string]string) {
 			m["features/limit.json"] = `{"id": "11", "default": {"enabled": true}}`
 			m["segments/staff.json"] = `{"id": 21, "rules": [{"type": "SOME"}]}`

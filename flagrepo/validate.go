@@ -412,6 +412,10 @@ func assemble(rev Revision, results []parsed) (*Snapshot, []Problem) {
 		settingsFound bool
 		states        []*parsed
 		caseFold      = map[string]string{} // lower-case path -> path
+		// Files that exist but are invalid: references to them are not
+		// reported again as dangling.
+		brokenFeatures = map[string]bool{}
+		brokenSegments = map[string]bool{}
 	)
 	for i := range results {
 		r := &results[i]
@@ -425,6 +429,12 @@ func assemble(rev Revision, results []parsed) (*Snapshot, []Problem) {
 		}
 		caseFold[lower] = r.file.Path
 		if r.doc == nil {
+			switch r.kind {
+			case kindFeature:
+				brokenFeatures[r.key] = true
+			case kindSegment:
+				brokenSegments[r.key] = true
+			}
 			continue
 		}
 		if r.file.Hash != "" {
@@ -512,13 +522,16 @@ func assemble(rev Revision, results []parsed) (*Snapshot, []Problem) {
 			continue
 		}
 		f := s.Features[r.key]
+		if f == nil && brokenFeatures[r.key] {
+			continue // features/<key>.json has its own problems
+		}
 		if f == nil {
 			add(file, "", "there is no feature %q: features/%s.json does not exist (remove this file or add the feature)", r.key, r.key)
 			continue
 		}
 		checkWeightKeys(f, st.Weights, "/weights", file, add)
 		for i, o := range st.SegmentOverrides {
-			if s.Segments[o.Segment] == nil {
+			if s.Segments[o.Segment] == nil && !brokenSegments[o.Segment] {
 				add(file, pointer("segment_overrides", i, "segment"), "there is no segment %q: segments/%s.json does not exist", o.Segment, o.Segment)
 			}
 			checkWeightKeys(f, o.Weights, pointer("segment_overrides", i, "weights"), file, add)

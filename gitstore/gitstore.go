@@ -1,0 +1,330 @@
+// Package gitstore reads flag repositories out of Git: it opens a repository
+// (a work tree or a bare repository), resolves revisions, reads the committed
+// tree of a commit into flagrepo Files and loads them into an immutable
+// flagrepo.Snapshot. It also creates new flag repositories from a template.
+//
+// All Git access goes through go-git; the git binary is never run. Loose
+// objects are decoded with go-git's object file reader straight from the
+// objects directory (see readLoose for why); everything else goes through
+// go-git's storage.
+//
+// A Repo is safe for concurrent use. go-git's object storage is not, so a Repo
+// serialises its metadata operations (resolving, reading trees and commits)
+// behind a mutex and reads blobs through a small pool of independent object
+// storages, one per concurrent reader, which share one object cache.
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/gitflags/gitflags/flagrepo"
+)
+
+// Errors that Resolve wraps, for errors.Is.
+var (
+	// ErrNoCommits means the repository has no commit yet, so no revision
+	// resolves.
+	ErrNoCommits = errors.New("the repository has no commits yet")
+	// ErrUnknownRevision means a revision names no commit of the repository.
+	ErrUnknownRevision = errors.New("unknown revision")
+)
+
+// cacheSize bounds the object cache shared by a Repo's blob readers. Reading
+// loose objects fills it with blobs nobody reads twice, so it is kept small;
+// it matters for packfiles, where it holds the bases of delta chains.
+const cacheSize = 8 * cache.MiByte
+
+// Repo is an open Git repository.
+type Repo struct {
+	path string
+
+	mu   sync.Mutex // guards repo and its storage
+	repo *git.Repository
+	st   *filesystem.Storage
+
+	dotgit  billy.Filesystem // the .git directory (or the bare repository)
+	objects string           // its objects directory on disk, for loose objects; "" when unknown
+	cache   cache.Object     // shared by the blob readers; safe for concurrent use
+	readers chan *filesystem.Storage
+	created atomic.Int32 // blob readers created so far
+	maxRead int          // size of the reader pool
+	closed  atomic.Bool
+
+	blobReads atomic.Int64 // blobs read, for tests
+}
+
+// Open opens the Git repository at path: a work tree with a .git directory (or
+// .git file) at its top, or a bare repository.
+func Open(path string) (*Repo, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open repository %s: the directory does not exist", path)
+		}
+		return nil, fmt.Errorf("open repository %s: %w", path, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("open repository %s: not a directory", path)
+	}
+	repo, err := git.PlainOpenWithOptions(path, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	if err != nil {
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			return nil, fmt.Errorf("open repository %s: not a git repository (no .git directory, and not a bare repository)", path)
+		}
+		return nil, fmt.Errorf("open repository %s: %w", path, err)
+	}
+	st, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return nil, fmt.Errorf("open repository %s: unexpected storage %T", path, repo.Storer)
+	}
+	n := max(runtime.GOMAXPROCS(0), 1)
+	objects := filepath.Join(st.Filesystem().Root(), "objects")
+	if fi, err := os.Stat(objects); err != nil || !fi.IsDir() {
+		objects = "" // e.g. a linked work tree: let go-git find the objects
+	}
+	return &Repo{
+		objects: objects,
+		path:    path,
+		repo:    repo,
+		st:      st,
+		dotgit:  st.Filesystem(),
+		cache:   cache.NewObjectLRU(cacheSize),
+		readers: make(chan *filesystem.Storage, n),
+		maxRead: n,
+	}, nil
+}
+
+// Path returns the path the repository was opened at.
+func (r *Repo) Path() string { return r.path }
+
+// Close releases the file descriptors the repository keeps open. Reads after
+// Close fail.
+func (r *Repo) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	for i := int32(0); i < r.created.Load(); i++ {
+		s := <-r.readers
+		errs = append(errs, s.Close())
+	}
+	r.mu.Lock()
+	errs = append(errs, r.st.Close())
+	r.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close repository %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// Resolve returns the commit a revision names: a branch, a tag, a full or
+// abbreviated commit hash, HEAD, a full reference name such as refs/heads/x,
+// or any of these followed by ~n or ^n. The empty revision means HEAD.
+func (r *Repo) Resolve(rev string) (plumbing.Hash, error) {
+	if rev == "" {
+		rev = "HEAD"
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, err := r.repo.ResolveRevision(plumbing.Revision(rev))
+	if err != nil && errors.Is(err, plumbing.ErrObjectNotFound) {
+		// Objects may have moved into a pack written by another process
+		// (git gc, git fetch) since the pack index was loaded.
+		r.st.Reindex()
+		h, err = r.repo.ResolveRevision(plumbing.Revision(rev))
+	}
+	if err == nil {
+		return *h, nil
+	}
+	if r.hasNoCommits() {
+		return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w", rev, ErrNoCommits)
+	}
+	if errors.Is(err, plumbing.ErrReferenceNotFound) || errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, io.EOF) {
+		return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w: no branch, tag or commit of that name in %s (or it reaches back beyond the first commit)", rev, ErrUnknownRevision, r.path)
+	}
+	return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w: %w", rev, ErrUnknownRevision, err)
+}
+
+// hasNoCommits reports whether HEAD is unborn and no branch or tag exists.
+// The caller holds r.mu.
+func (r *Repo) hasNoCommits() bool {
+	if _, err := r.repo.Head(); err == nil {
+		return false
+	}
+	refs, err := r.repo.References()
+	if err != nil {
+		return false
+	}
+	defer refs.Close()
+	found := false
+	_ = refs.ForEach(func(ref *plumbing.Reference) error {
+		if ref.Type() == plumbing.HashReference {
+			found = true
+			return storer.ErrStop
+		}
+		return nil
+	})
+	return !found
+}
+
+// Revision describes a commit: its hash, author, time and message.
+func (r *Repo) Revision(commit plumbing.Hash) (flagrepo.Revision, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.commit(commit)
+	if err != nil {
+		return flagrepo.Revision{}, err
+	}
+	return revisionOf(c), nil
+}
+
+func revisionOf(c *object.Commit) flagrepo.Revision {
+	return flagrepo.Revision{
+		SHA:         c.Hash.String(),
+		Time:        c.Author.When,
+		Author:      c.Author.Name,
+		AuthorEmail: c.Author.Email,
+		Message:     c.Message,
+	}
+}
+
+// commit reads a commit object. The caller holds r.mu.
+func (r *Repo) commit(h plumbing.Hash) (*object.Commit, error) {
+	c, err := r.repo.CommitObject(h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		r.st.Reindex()
+		c, err = r.repo.CommitObject(h)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	return c, nil
+}
+
+// setSize records the size of the too large file at path p, reporting
+// whether it was unknown. Load does not read a file whose Size exceeds
+// flagrepo.MaxFileSize; Read is cleared as well so that nothing else (such as
+// positioning problems) tries to.
+func setSize(files []flagrepo.File, p string, size int64) bool {
+	for i := range files {
+		if files[i].Path == p && files[i].Size < 0 {
+			files[i].Size = size
+			files[i].Read = nil
+			return true
+		}
+	}
+	return false
+}
+
+// Files lists the committed tree of a commit, recursively, as flagrepo Files,
+// and describes the commit. Only what the commit holds is listed: changes in
+// the work tree that are not committed are not seen. File contents are read
+// lazily when a File's Read is called; Read is safe for concurrent use. Sizes
+// are not known in advance (Size is -1): a blob larger than
+// flagrepo.MaxFileSize is never read, its Read returns a *TooLargeError.
+func (r *Repo) Files(commit plumbing.Hash) ([]flagrepo.File, flagrepo.Revision, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.commit(commit)
+	if err != nil {
+		return nil, flagrepo.Revision{}, err
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, flagrepo.Revision{}, fmt.Errorf("read tree of commit %s: %w", commit, err)
+	}
+	var files []flagrepo.File
+	if err := r.walk(tree, "", &files); err != nil {
+		return nil, flagrepo.Revision{}, fmt.Errorf("read tree of commit %s: %w", commit, err)
+	}
+	return files, revisionOf(c), nil
+}
+
+// walk appends the entries of tree under prefix to files. The caller holds r.mu.
+func (r *Repo) walk(tree *object.Tree, prefix string, files *[]flagrepo.File) error {
+	for _, e := range tree.Entries {
+		p := prefix + e.Name
+		if e.Mode == filemode.Dir {
+			sub, err := object.GetTree(r.st, e.Hash)
+			if err != nil {
+				return fmt.Errorf("read directory %s: %w", p, err)
+			}
+			if err := r.walk(sub, p+"/", files); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(*files) >= flagrepo.MaxFiles {
+			return fmt.Errorf("more than %d files", flagrepo.MaxFiles)
+		}
+		f := flagrepo.File{Path: p, Hash: e.Hash.String(), Size: -1}
+		switch e.Mode {
+		case filemode.Regular, filemode.Executable, filemode.Deprecated:
+			f.Mode = flagrepo.ModeRegular
+			f.Read = r.blobReader(e.Hash, p)
+		case filemode.Symlink:
+			f.Mode = flagrepo.ModeSymlink
+			f.Read = r.blobReader(e.Hash, p)
+		case filemode.Submodule:
+			f.Mode = flagrepo.ModeSubmodule
+			f.Read = func() ([]byte, error) {
+				return nil, fmt.Errorf("read %s: a submodule has no content in this repository", p)
+			}
+		default:
+			f.Mode = flagrepo.ModeOther
+			f.Read = func() ([]byte, error) {
+				return nil, fmt.Errorf("read %s: unsupported tree entry mode %s", p, e.Mode)
+			}
+		}
+		*files = append(*files, f)
+	}
+	return nil
+}
+
+// Snapshot resolves rev, reads its committed tree and loads it into a
+// validated snapshot. When prev is not nil, files unchanged since prev (same
+// path and blob hash) are not read again. An invalid repository yields a
+// *flagrepo.ValidationError.
+func (r *Repo) Snapshot(rev string, prev *flagrepo.Snapshot) (*flagrepo.Snapshot, error) {
+	h, err := r.Resolve(rev)
+	if err != nil {
+		return nil, err
+	}
+	files, revision, err := r.Files(h)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := flagrepo.Load(revision, files, prev)
+	// Files leaves sizes unknown (finding them costs about as much as reading
+	// the blobs), so an oversized file shows up as a TooLargeError from Read.
+	// Record its size and load again: Load then reports it as a problem, with
+	// every other problem of the tree.
+	for tl := (*TooLargeError)(nil); errors.As(err, &tl) && setSize(files, tl.Path, tl.Size); {
+		snap, err = flagrepo.Load(revision, files, prev)
+	}
+	if err != nil {
+		var ve *flagrepo.ValidationError
+		if errors.As(err, &ve) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("load %s at %s: %w", r.path, h, err)
+	}
+	return snap, nil
+}

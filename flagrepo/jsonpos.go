@@ -3,6 +3,7 @@ package flagrepo
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -28,12 +29,15 @@ func lineCol(data []byte, offset int) (line, col int) {
 type jsonWalker struct {
 	data []byte
 	pos  int
-	// visit is called for every value; keyOff is the offset of the member's key
-	// (-1 for array elements and the root). Returning false stops the walk.
+	// visit is called for every value with its path (valid only during the
+	// call); keyOff is the offset of the member's key (-1 for array elements
+	// and the root). Returning false stops the walk.
 	visit func(path []string, keyOff, valOff int) bool
-	// dup is called for every repeated key of an object.
+	// dup is called for every repeated key of an object, with its path (valid
+	// only during the call).
 	dup     func(path []string, keyOff int)
 	stopped bool
+	keys    []string
 }
 
 func (w *jsonWalker) ws() {
@@ -94,41 +98,11 @@ func (w *jsonWalker) value(path []string, keyOff int) {
 	switch w.data[w.pos] {
 	case '{':
 		w.pos++
-		var seen map[string]bool
-		if w.dup != nil {
-			seen = map[string]bool{}
-		}
-		for !w.stopped {
-			w.ws()
-			if w.pos >= len(w.data) {
-				return
-			}
-			if w.data[w.pos] == '}' {
-				w.pos++
-				return
-			}
-			if w.data[w.pos] == ',' {
-				w.pos++
-				continue
-			}
-			if w.data[w.pos] != '"' {
-				return // not valid JSON; give up quietly
-			}
-			kOff := w.pos
-			key := w.str()
-			child := append(path[:len(path):len(path)], key)
-			if seen != nil {
-				if seen[key] {
-					w.dup(child, kOff)
-				}
-				seen[key] = true
-			}
-			w.ws()
-			if w.pos < len(w.data) && w.data[w.pos] == ':' {
-				w.pos++
-			}
-			w.value(child, kOff)
-		}
+		// The keys of this object sit on top of w.keys: objects are small, a
+		// linear scan beats a map, and the stack is reused.
+		start := len(w.keys)
+		w.object(path, start)
+		w.keys = w.keys[:start]
 	case '[':
 		w.pos++
 		for i := 0; !w.stopped; {
@@ -144,7 +118,7 @@ func (w *jsonWalker) value(path []string, keyOff int) {
 				w.pos++
 				continue
 			}
-			w.value(append(path[:len(path):len(path)], strconv.Itoa(i)), -1)
+			w.value(append(path, strconv.Itoa(i)), -1) // the callee must not keep the path
 			i++
 		}
 	case '"':
@@ -161,6 +135,42 @@ func (w *jsonWalker) value(path []string, keyOff int) {
 			}
 			w.pos++
 		}
+	}
+}
+
+// object walks the members of an object whose '{' has been consumed; its keys
+// are pushed on w.keys above start.
+func (w *jsonWalker) object(path []string, start int) {
+	for !w.stopped {
+		w.ws()
+		if w.pos >= len(w.data) {
+			return
+		}
+		if w.data[w.pos] == '}' {
+			w.pos++
+			return
+		}
+		if w.data[w.pos] == ',' {
+			w.pos++
+			continue
+		}
+		if w.data[w.pos] != '"' {
+			return // not valid JSON; give up quietly
+		}
+		kOff := w.pos
+		key := w.str()
+		child := append(path, key) // the callee must not keep child
+		if w.dup != nil {
+			if slices.Contains(w.keys[start:], key) {
+				w.dup(child, kOff)
+			}
+			w.keys = append(w.keys, key)
+		}
+		w.ws()
+		if w.pos < len(w.data) && w.data[w.pos] == ':' {
+			w.pos++
+		}
+		w.value(child, kOff)
 	}
 }
 
@@ -199,7 +209,7 @@ func locate(data []byte, ptr string) int {
 		}
 		return len(path) < len(want)
 	}
-	w.value(nil, -1)
+	w.value(make([]string, 0, 16), -1)
 	return best
 }
 
@@ -214,6 +224,6 @@ func duplicateKeys(data []byte) (ptrs []string, offs []int) {
 		ptrs = append(ptrs, pointer(tokens...))
 		offs = append(offs, keyOff)
 	}
-	w.value(nil, -1)
+	w.value(make([]string, 0, 16), -1)
 	return ptrs, offs
 }

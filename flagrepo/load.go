@@ -414,6 +414,9 @@ func positionProblems(problems []Problem, results []parsed) error {
 		if p.Line > 0 || r == nil || r.file.Read == nil {
 			continue
 		}
+		if p.Pointer == "" {
+			continue // a problem with the whole file: nothing to locate
+		}
 		if r.data == nil {
 			if r.kind == kindIgnored || r.kind == kindUnknown || r.file.Mode != ModeRegular {
 				continue
@@ -428,10 +431,8 @@ func positionProblems(problems []Problem, results []parsed) error {
 		if strings.HasPrefix(p.Pointer, "@") {
 			fmt.Sscan(p.Pointer[1:], &off)
 			p.Pointer = ""
-		} else if p.Pointer != "" {
-			off = locate(r.data, p.Pointer)
 		} else {
-			continue
+			off = locate(r.data, p.Pointer)
 		}
 		p.Line, p.Column = lineCol(r.data, off)
 	}

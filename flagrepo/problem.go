@@ -3,6 +3,7 @@ package flagrepo
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -64,15 +65,28 @@ func sortProblems(ps []Problem) {
 	})
 }
 
-// pointer builds an RFC 6901 JSON pointer from tokens.
+// pointer builds an RFC 6901 JSON pointer from tokens (strings and ints).
 func pointer(tokens ...any) string {
-	var b strings.Builder
+	var b []byte
 	for _, t := range tokens {
-		b.WriteByte('/')
-		s := fmt.Sprint(t)
-		s = strings.ReplaceAll(s, "~", "~0")
-		s = strings.ReplaceAll(s, "/", "~1")
-		b.WriteString(s)
+		b = append(b, '/')
+		switch t := t.(type) {
+		case int:
+			b = strconv.AppendInt(b, int64(t), 10)
+		case string:
+			for i := 0; i < len(t); i++ {
+				switch t[i] {
+				case '~':
+					b = append(b, "~0"...)
+				case '/':
+					b = append(b, "~1"...)
+				default:
+					b = append(b, t[i])
+				}
+			}
+		default:
+			b = append(b, fmt.Sprint(t)...)
+		}
 	}
-	return b.String()
+	return string(b)
 }

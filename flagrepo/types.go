@@ -3,6 +3,8 @@ package flagrepo
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"regexp"
 	"sort"
 	"time"
@@ -92,13 +94,29 @@ type OptionalValue struct {
 // UnmarshalJSON records that the value is present and decodes it. Numbers are
 // kept as json.Number until validation turns them into int64.
 func (o *OptionalValue) UnmarshalJSON(b []byte) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return err
+	b = bytes.TrimSpace(b)
+	o.Set = true
+	switch {
+	case len(b) == 0:
+		return errors.New("empty value")
+	case string(b) == "null":
+		o.Value = nil
+	case string(b) == "true":
+		o.Value = true
+	case string(b) == "false":
+		o.Value = false
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		o.Value = s
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		// encoding/json hands over a syntactically valid literal.
+		o.Value = json.Number(b)
+	default:
+		return fmt.Errorf("a flag value must be a string, integer, boolean or null, not %s", b)
 	}
-	o.Set, o.Value = true, v
 	return nil
 }
 

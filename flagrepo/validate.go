@@ -167,7 +167,9 @@ func editDistance(a, b string) int {
 func checkDocument(doc any, c *collector) {
 	switch d := doc.(type) {
 	case *Feature:
-		normalizeValue(&d.Default.Value, "/default/value", c)
+		if msg := normalizeValue(&d.Default.Value); msg != "" {
+			c.add("/default/value", "%s", msg)
+		}
 		ids := map[int64]int{}
 		keys := map[string]int{}
 		total := 0.0
@@ -181,7 +183,9 @@ func checkDocument(doc any, c *collector) {
 				c.add(pointer("variants", i, "key"), "variant key %q is already used by variants/%d", v.Key, j)
 			}
 			keys[v.Key] = i
-			normalizeValue(&v.Value, pointer("variants", i, "value"), c)
+			if msg := normalizeValue(&v.Value); msg != "" {
+				c.add(pointer("variants", i, "value"), "%s", msg)
+			}
 			total += v.Weight
 		}
 		if total > 100+1e-9 {
@@ -209,7 +213,9 @@ func checkDocument(doc any, c *collector) {
 			hashes[k.SHA256] = true
 		}
 	case *FeatureState:
-		normalizeValue(&d.Value, "/value", c)
+		if msg := normalizeValue(&d.Value); msg != "" {
+			c.add("/value", "%s", msg)
+		}
 		checkWeightSum(d.Weights, "/weights", c)
 		priorities := map[int]int{}
 		segments := map[string]int{}
@@ -223,23 +229,27 @@ func checkDocument(doc any, c *collector) {
 				c.add(pointer("segment_overrides", i, "segment"), "segment %q is already overridden by segment_overrides/%d", o.Segment, j)
 			}
 			segments[o.Segment] = i
-			normalizeValue(&o.Value, pointer("segment_overrides", i, "value"), c)
+			if msg := normalizeValue(&o.Value); msg != "" {
+				c.add(pointer("segment_overrides", i, "value"), "%s", msg)
+			}
 			checkWeightSum(o.Weights, pointer("segment_overrides", i, "weights"), c)
 		}
-		ids := map[string]string{}
+		type at struct{ i, j int }
+		ids := map[string]at{}
 		for i := range d.IdentityOverrides {
 			o := &d.IdentityOverrides[i]
 			for j, id := range o.Identifiers {
-				p := pointer("identity_overrides", i, "identifiers", j)
 				if prev, ok := ids[id]; ok {
-					c.add(p, "identity %q already has an override at %s", id, prev)
+					c.add(pointer("identity_overrides", i, "identifiers", j), "identity %q already has an override at %s", id, pointer("identity_overrides", prev.i, "identifiers", prev.j))
 				}
 				if why := unmatchableIdentifier(id); why != "" {
-					c.add(p, "identifier %q can never match: %s", id, why)
+					c.add(pointer("identity_overrides", i, "identifiers", j), "identifier %q can never match: %s", id, why)
 				}
-				ids[id] = p
+				ids[id] = at{i, j}
 			}
-			normalizeValue(&o.Value, pointer("identity_overrides", i, "value"), c)
+			if msg := normalizeValue(&o.Value); msg != "" {
+				c.add(pointer("identity_overrides", i, "value"), "%s", msg)
+			}
 		}
 	}
 }
@@ -254,6 +264,9 @@ var (
 // coerces number-like identifiers: "007" is compared as "7", and decimals never
 // match.
 func unmatchableIdentifier(id string) string {
+	if id == "" || !(id[0] == '-' || (id[0] >= '0' && id[0] <= '9')) {
+		return ""
+	}
 	switch {
 	case decimalText.MatchString(id):
 		return "identifiers that look like decimal numbers are compared as numbers and never match an override (Flagsmith engine rule)"
@@ -277,22 +290,23 @@ func checkWeightSum(w map[string]float64, ptr string, c *collector) {
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// normalizeValue turns a decoded json.Number into int64.
-func normalizeValue(v *OptionalValue, ptr string, c *collector) {
+// normalizeValue turns a decoded json.Number into int64. It returns what is
+// wrong, or "" (callers build the pointer only when needed).
+func normalizeValue(v *OptionalValue) string {
 	n, ok := v.Value.(json.Number)
 	if !ok {
-		return
+		return ""
 	}
 	if i, err := n.Int64(); err == nil {
 		v.Value = i
-		return
+		return ""
 	}
 	f, err := n.Float64()
 	if err == nil && f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
 		v.Value = int64(f)
-		return
+		return ""
 	}
-	c.add(ptr, "number %s is not a 64-bit integer: write decimals and large numbers as strings (\"%s\")", n, n)
+	return fmt.Sprintf("number %s is not a 64-bit integer: write decimals and large numbers as strings (\"%s\")", n, n)
 }
 
 func checkRule(r *Rule, ptr string, depth int, c *collector) {

@@ -239,8 +239,9 @@ func TestBrokenRepositories(t *testing.T) {
 			m["environments/prod/features/limit.json"] = `{"identity_overrides": [{"identifiers": ["a"], "enabled": true}, {"identifiers": ["b", "a"], "enabled": false}]}`
 		}, want: []want{{file: "environments/prod/features/limit.json", pointer: "/identity_overrides/1/identifiers/1", message: `identity "a" already has an override at /identity_overrides/0/identifiers/0`}}},
 		{name: "identity override identifiers that can never match", edit: func(m map[string]string) {
-			m["environments/prod/features/limit.json"] = `{"identity_overrides": [{"identifiers": ["007", "1.5", "42", "user-7"], "enabled": true}]}`
+			m["environments/prod/features/limit.json"] = `{"identity_overrides": [{"identifiers": ["007", "1.5", "42", "user-7", "a,b"], "enabled": true}]}`
 		}, want: []want{
+			{file: "environments/prod/features/limit.json", pointer: "/identity_overrides/0/identifiers/4", message: "an identifier containing a comma never matches"},
 			{file: "environments/prod/features/limit.json", pointer: "/identity_overrides/0/identifiers/0", message: `"007" matches only "7"`},
 			{file: "environments/prod/features/limit.json", pointer: "/identity_overrides/0/identifiers/1", message: "decimal numbers"},
 		}},

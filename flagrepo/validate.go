@@ -264,6 +264,9 @@ var (
 // coerces number-like identifiers: "007" is compared as "7", and decimals never
 // match.
 func unmatchableIdentifier(id string) string {
+	if strings.Contains(id, ",") {
+		return "SDKs evaluating locally (Flagsmith's engine) join override identifiers with commas, so an identifier containing a comma never matches there"
+	}
 	if id == "" || !(id[0] == '-' || (id[0] >= '0' && id[0] <= '9')) {
 		return ""
 	}

@@ -62,37 +62,42 @@ func newFlagsmithFlag(snap *flagrepo.Snapshot, e *flagrepo.Environment, f *evalu
 	return ff
 }
 
-// environment resolves the X-Environment-Key header (a client key or a
-// server key), writing a 401 and returning nil when it is missing or unknown.
-func (s *Server) environment(w http.ResponseWriter, r *http.Request) (*state, *envState) {
-	st := s.current.Load()
+// environmentKey resolves the X-Environment-Key header (a client key or a
+// server key), writing a 401 and returning nil when it is missing or
+// unknown. server reports whether it is a server-side key.
+func (s *Server) environmentKey(w http.ResponseWriter, r *http.Request) (st *state, es *envState, server bool) {
+	st = s.current.Load()
 	if st == nil {
 		writeDetail(w, http.StatusServiceUnavailable, "no valid revision loaded yet")
-		return nil, nil
+		return nil, nil, false
 	}
 	key := r.Header.Get("X-Environment-Key")
 	if key == "" {
 		writeDetail(w, http.StatusUnauthorized, "missing X-Environment-Key header")
-		return nil, nil
+		return nil, nil, false
 	}
-	es, _ := st.lookupKey(key)
+	es, server = st.lookupKey(key)
 	if es == nil {
 		writeDetail(w, http.StatusUnauthorized, "invalid X-Environment-Key: no environment has this key")
-		return nil, nil
+		return nil, nil, false
 	}
-	return st, es
+	return st, es, server
 }
 
 // flags serves GET /api/v1/flags/ and GET /api/v1/flags/?feature=<name>.
 func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	st, es := s.environment(w, r)
+	st, es, server := s.environmentKey(w, r)
 	if es == nil {
 		return
 	}
-	body := es.flagsJSON
+	body, one := es.flagsJSON, es.flagJSON
+	if !server && es.document.clientFlagsJSON != nil {
+		// Server-key-only features are left out for client keys.
+		body, one = es.document.clientFlagsJSON, es.document.clientFlagJSON
+	}
 	if r.URL.Query().Has("feature") {
 		name := r.URL.Query().Get("feature")
-		b, ok := es.flagJSON[name]
+		b, ok := one[name]
 		if !ok {
 			writeDetail(w, http.StatusNotFound, fmt.Sprintf("no feature %q in this environment", name))
 			return

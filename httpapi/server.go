@@ -52,7 +52,8 @@ type state struct {
 	snap      *flagrepo.Snapshot
 	byClient  map[string]*envState // by client key
 	byServer  map[string]*envState // by hex SHA-256 of a server key
-	updatedAt string               // X-Flagsmith-Document-Updated-At
+	updated   time.Time            // the document's updated_at: only ever increases
+	updatedAt string               // updated as epoch seconds, for X-Flagsmith-Document-Updated-At
 }
 
 // lookupKey resolves an environment key: a client key, or a server key
@@ -85,11 +86,25 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("compile revision %s: %w", snap.Revision.SHA, err)
 	}
+	// SDKs refetch when updated_at grows and loop when it runs ahead of the
+	// document, so it is the commit time, bumped when a new revision's would
+	// not grow (a commit dated earlier than the one served before). The same
+	// revision published again keeps its updated_at.
+	updated := snap.Revision.Time.UTC().Truncate(time.Microsecond)
+	if prev := s.current.Load(); prev != nil {
+		switch {
+		case prev.snap.Revision.SHA == snap.Revision.SHA:
+			updated = prev.updated
+		case !updated.After(prev.updated):
+			updated = prev.updated.Add(time.Microsecond)
+		}
+	}
 	st := &state{
 		snap:      snap,
+		updated:   updated,
 		byClient:  make(map[string]*envState, len(models)),
 		byServer:  map[string]*envState{},
-		updatedAt: fmt.Sprintf("%.6f", float64(snap.Revision.Time.UnixMicro())/1e6),
+		updatedAt: fmt.Sprintf("%.6f", float64(updated.UnixMicro())/1e6),
 	}
 	for key, m := range models {
 		e := snap.Environments[key]

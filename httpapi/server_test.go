@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -147,5 +149,33 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestUpdatedAtOnlyIncreases publishes a revision dated before the served one:
+// the document's updated_at must still grow, or SDKs would never refetch.
+func TestUpdatedAtOnlyIncreases(t *testing.T) {
+	files, err := flagrepo.DirFiles(filepath.Join("..", "flags-repo-template"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{})
+	var last time.Time
+	for i, at := range []time.Time{time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)} {
+		snap, err := flagrepo.Load(flagrepo.Revision{SHA: fmt.Sprint(i), Time: at}, files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Publish(snap); err != nil {
+			t.Fatal(err)
+		}
+		got := s.current.Load().updated
+		if !got.After(last) {
+			t.Fatalf("revision %d dated %v: updated_at %v does not grow past %v", i, at, got, last)
+		}
+		last = got
+	}
+	if want := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC); !last.Equal(want) {
+		t.Errorf("a newer commit time is taken as is: %v, want %v", last, want)
 	}
 }

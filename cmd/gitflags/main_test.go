@@ -233,6 +233,30 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"api_rate_limit"`) {
 		t.Fatalf("GET flags: %d %s", resp.StatusCode, body)
 	}
+	// Identities persist in the data directory's store.
+	preq, _ := http.NewRequest("POST", base+"/api/v1/identities/", strings.NewReader(`{"identifier": "dev1", "traits": [{"trait_key": "email", "trait_value": "dev1@acme.example"}]}`))
+	preq.Header.Set("X-Environment-Key", "prd_Vn4sT8wQ1zLk6PjH9rXc")
+	preq.Header.Set("Content-Type", "application/json")
+	presp, err := http.DefaultClient.Do(preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbody, _ := io.ReadAll(presp.Body)
+	presp.Body.Close()
+	if presp.StatusCode != 200 || !strings.Contains(string(pbody), `"feature_state_value":100000`) {
+		t.Fatalf("POST identities: %d %s", presp.StatusCode, pbody)
+	}
+	greq, _ := http.NewRequest("GET", base+"/api/v1/identities/?identifier=dev1", nil)
+	greq.Header.Set("X-Environment-Key", "prd_Vn4sT8wQ1zLk6PjH9rXc")
+	gresp, err := http.DefaultClient.Do(greq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gbody, _ := io.ReadAll(gresp.Body)
+	gresp.Body.Close()
+	if !strings.Contains(string(gbody), `"trait_value":"dev1@acme.example"`) {
+		t.Fatalf("stored trait not returned: %s", gbody)
+	}
 	http.DefaultClient.CloseIdleConnections()
 	cancel()
 	select {

@@ -19,6 +19,7 @@ import (
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitstore"
 	"github.com/gitflags/gitflags/httpapi"
+	"github.com/gitflags/gitflags/identities"
 )
 
 const serveHelp = `Serve the flags of a flag repository over HTTP (Flagsmith SDK API, OFREP).
@@ -135,7 +136,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("load %s at %s: %w", repoPath, rev, err)
 	}
 
-	srv := httpapi.New(httpapi.Options{Log: log})
+	store, err := identities.Open(filepath.Join(cfg.Data, "identities.db"))
+	if err != nil {
+		return fmt.Errorf("identity store: %w", err)
+	}
+	defer store.Close()
+
+	srv := httpapi.New(httpapi.Options{Log: log, Identities: store})
 	if err := srv.Publish(snap); err != nil {
 		return err
 	}

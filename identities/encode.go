@@ -1,0 +1,118 @@
+package identities
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+)
+
+// MarshalJSON writes {"trait_key": ..., "trait_value": ...}, keeping a float
+// value a float in the JSON text (1.0, not 1) so that clients that tell
+// integers from floats get back what they sent.
+func (t Trait) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 32+len(t.Key))
+	b = append(b, `{"trait_key":`...)
+	b = appendString(b, t.Key)
+	b = append(b, `,"trait_value":`...)
+	b, err := appendValue(b, t.Value)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+// MarshalValue returns the JSON text of a trait value as MarshalJSON writes
+// it (a float stays a float: 1.0).
+func MarshalValue(v any) ([]byte, error) { return appendValue(nil, v) }
+
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
+}
+
+// appendValue appends the JSON text of a trait value.
+func appendValue(b []byte, v any) ([]byte, error) {
+	switch t := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case string:
+		return appendString(b, t), nil
+	case bool:
+		return strconv.AppendBool(b, t), nil
+	case int64:
+		return strconv.AppendInt(b, t, 10), nil
+	case float64:
+		if math.IsNaN(t) || math.IsInf(t, 0) {
+			return nil, fmt.Errorf("trait value %v is not finite", t)
+		}
+		start := len(b)
+		b = strconv.AppendFloat(b, t, 'g', -1, 64)
+		if !bytes.ContainsAny(b[start:], ".eE") {
+			b = append(b, ".0"...)
+		}
+		return b, nil
+	}
+	n, err := NormalizeValue(v)
+	if err != nil {
+		return nil, err
+	}
+	return appendValue(b, n)
+}
+
+// encodeTraits is the stored form of an identity's traits: a JSON object.
+func encodeTraits(m map[string]any) ([]byte, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, 16*len(m)+2)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		var err error
+		if b, err = appendValue(b, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// decodeTraits reads what encodeTraits wrote.
+func decodeTraits(data []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var raw map[string]any
+	if err := d.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("corrupt identity record: %w", err)
+	}
+	for k, v := range raw {
+		n, ok := v.(json.Number)
+		if !ok {
+			continue
+		}
+		x, err := ParseNumber(string(n))
+		if err != nil {
+			return nil, fmt.Errorf("corrupt identity record: trait %q: %w", k, err)
+		}
+		raw[k] = x
+	}
+	return raw, nil
+}
+
+// sortedTraits lists m by key.
+func sortedTraits(m map[string]any) []Trait {
+	out := make([]Trait, 0, len(m))
+	for k, v := range m {
+		out = append(out, Trait{Key: k, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}

@@ -1,20 +1,1103 @@
 package httpapi
 
+// OFREP: the OpenFeature Remote Evaluation Protocol (v0.3).
+//
+//	POST /ofrep/v1/evaluate/flags/{key}  one flag
+//	POST /ofrep/v1/evaluate/flags        every flag, with an ETag
+//
+// Authentication is the environment key (client key, or "ser." server key)
+// as "Authorization: Bearer <key>" or "X-API-Key: <key>"; a missing or
+// unknown key is a 401 without a body.
+//
+// The request body is {"context": {...}}. Its "targetingKey" is the identity
+// identifier; every other context member is a trait, any JSON value. Without
+// a targetingKey (absent, null or "") the flags are the environment's values,
+// the same for everyone: a targetingKey is what bucketing hashes, so no split
+// ever applies without one, and TARGETING_KEY_MISSING is never returned.
+// Traits are only read, never stored.
+//
+// Values and reasons:
+//   - a disabled flag answers reason "DISABLED" and no "value", which tells
+//     the OpenFeature SDK to use the code default;
+//   - an enabled flag's value is its value, or true when it has none (a
+//     boolean switch);
+//   - reason "STATIC" when the flag has no targeting in the environment (no
+//     segment overrides, identity overrides or variants), "DEFAULT" when it
+//     has some but none applied, "TARGETING_MATCH" with metadata
+//     {"segment": name} for a segment or identity override
+//     ("identity_overrides"), "SPLIT" with the variant's key for a
+//     percentage split ("control" when the identity fell outside every
+//     variant's band).
+//
+// Flags that only server keys may see (server_key_only) do not exist for
+// client keys, and with hide_disabled_flags a disabled flag does not exist
+// either (404 FLAG_NOT_FOUND, left out of bulk answers).
+//
+// The bulk ETag is a hash of (what decides this environment's answers, the
+// kind of key, the raw request body): a request whose If-None-Match holds it
+// gets a 304 after reading and hashing the body, with no parsing and no
+// evaluation. "What decides the answers" is a digest of the environment's
+// evaluation input, so that a commit that changes nothing for an environment
+// (or a restart, or another replica) keeps its ETags valid.
+
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
 	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/gitflags/gitflags/evaluator"
+	"github.com/gitflags/gitflags/flagrepo"
 )
 
-// Placeholder until OFREP lands.
+// ofrepMaxBody is the largest request body read; larger ones get a 413.
+const ofrepMaxBody = 1 << 20
 
-type ofrepState struct{}
+// ofrepMaxDepth bounds the nesting of the request body (the body object
+// counts as 1, the context as 2).
+const ofrepMaxDepth = 64
 
-func buildOFREP(_ *state, _ *envState) error { return nil }
+// ofrepETagFormat changes whenever the answers for the same input may change
+// (encoding, reasons), so that old ETags stop matching.
+const ofrepETagFormat = "gitflags-ofrep-1"
 
-func (s *Server) ofrepBulk(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	w.WriteHeader(http.StatusNotImplemented)
+// OFREP error codes.
+const (
+	ofrepParseError     = "PARSE_ERROR"
+	ofrepInvalidContext = "INVALID_CONTEXT"
+	ofrepFlagNotFound   = "FLAG_NOT_FOUND"
+	ofrepGeneral        = "GENERAL"
+)
+
+// ofrepState is one environment's precomputed OFREP answers.
+type ofrepState struct {
+	features     []ofrepFeature   // in model (feature) order
+	byName       map[string]int32 // feature name -> index
+	hideDisabled bool
+	// seed[v] prefixes the request body in the ETag hash; v is 1 for
+	// server keys, 0 for client keys (they see different flags).
+	seed [2][ofrepSeedLen]byte
+	// bulk[v] is the bulk answer without a targeting key.
+	bulk    [2][]byte
+	bulkLen [2][]string // Content-Length header of bulk[v]
 }
+
+const ofrepSeedLen = sha256.Size + 1
+
+type ofrepFeature struct {
+	keyJSON    []byte // {"key":"<name>"
+	static     bool   // no targeting in this environment: reason STATIC
+	serverOnly bool   // hidden from client keys
+	hidden     bool   // disabled without identity and hide_disabled_flags
+	outcomes   []ofrepOutcome
+	// single is the answer without a targeting key (and, for a static
+	// flag, with any context).
+	single    []byte
+	singleLen []string
+}
+
+// buildOFREP precomputes es.ofrep for environment es of st.
+func buildOFREP(st *state, es *envState) error {
+	snap, e, m := st.snap, es.env, es.model
+	o := &es.ofrep
+	o.hideDisabled = snap.HidesDisabledFlags(e)
+	keys := snap.FeatureKeys()
+	env := m.EnvironmentFlags()
+	if len(env) != len(keys) {
+		return fmt.Errorf("the model has %d flags, the snapshot %d features", len(env), len(keys))
+	}
+	o.features = make([]ofrepFeature, len(keys))
+	o.byName = make(map[string]int32, len(keys))
+	var serverOnly []string
+	for i, k := range keys {
+		feat := snap.Features[k]
+		if env[i].Name != feat.Key {
+			return fmt.Errorf("flag %d of the model is %q, feature %q expected", i, env[i].Name, feat.Key)
+		}
+		r := e.Resolve(feat)
+		f := &o.features[i]
+		f.keyJSON = ofrepAppendString([]byte(`{"key":`), feat.Key)
+		f.static = len(r.SegmentOverrides) == 0 && len(r.IdentityOverrides) == 0 && len(r.Weights) == 0
+		f.serverOnly = feat.ServerKeyOnly
+		f.hidden = o.hideDisabled && !env[i].Enabled
+		f.outcomes = make([]ofrepOutcome, 0, 2)
+		o.addOutcomes(f, &r)
+		f.single = o.appendFlag(nil, f, &env[i])
+		f.singleLen = []string{strconv.Itoa(len(f.single))}
+		o.byName[feat.Key] = int32(i)
+		if feat.ServerKeyOnly {
+			serverOnly = append(serverOnly, feat.Key)
+		}
+	}
+	for v := range 2 {
+		o.bulk[v] = o.appendBulk(nil, env, v == 1)
+		o.bulkLen[v] = []string{strconv.Itoa(len(o.bulk[v]))}
+	}
+
+	// The digest of everything that decides this environment's answers: the
+	// evaluator's whole input, what this file adds, and the build of the
+	// server. Should the input not encode, the revision stands in for it.
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%t\x00%q\x00", ofrepETagFormat, ofrepBuild(), o.hideDisabled, serverOnly)
+	in, err := evaluator.FromSnapshot(snap, e.Key)
+	if err == nil {
+		err = json.NewEncoder(h).Encode(in)
+	}
+	if err != nil {
+		fmt.Fprintf(h, "\x00revision %s", snap.Revision.SHA)
+	}
+	var digest [sha256.Size]byte
+	h.Sum(digest[:0])
+	for v := range 2 {
+		copy(o.seed[v][:], digest[:])
+		o.seed[v][sha256.Size] = byte(v)
+	}
+	return nil
+}
+
+// addOutcomes encodes in advance the answers a flag with state r can have:
+// its default, each segment and identity override, and each split's bands.
+func (o *ofrepState) addOutcomes(f *ofrepFeature, r *flagrepo.Resolved) {
+	def := "DEFAULT"
+	if f.static {
+		def = "STATIC"
+	}
+	f.addOutcome(r.Enabled, def, "", "", r.Value)
+	split := func(enabled bool, segment string, value any, ws []flagrepo.VariantWeight) {
+		if len(ws) == 0 {
+			return
+		}
+		reason := "SPLIT"
+		if segment != "" {
+			reason = "TARGETING_MATCH"
+		}
+		f.addOutcome(enabled, reason, segment, evaluator.ControlVariant, value)
+		for _, w := range ws {
+			if w.Weight > 0 {
+				f.addOutcome(enabled, "SPLIT", "", w.Variant.Key, w.Variant.Value.Value)
+			}
+		}
+	}
+	split(r.Enabled, "", r.Value, r.Weights)
+	for i := range r.SegmentOverrides {
+		so := &r.SegmentOverrides[i]
+		value := r.Value
+		if so.Value.Set {
+			value = so.Value.Value
+		}
+		f.addOutcome(so.Enabled, "TARGETING_MATCH", so.Segment, "", value)
+		split(so.Enabled, so.Segment, value, so.OverrideWeights(r.Feature))
+	}
+	for _, io := range r.IdentityOverrides {
+		value := r.Value
+		if io.Value.Set {
+			value = io.Value.Value
+		}
+		f.addOutcome(io.Enabled, "TARGETING_MATCH", evaluator.IdentityOverridesSegment, "", value)
+	}
+}
+
+// ofrepBuild identifies the server build, so that an upgrade (which may
+// evaluate differently) does not leave clients on a stale 304.
+var ofrepBuild = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	s := bi.Main.Path + "@" + bi.Main.Version
+	for _, kv := range bi.Settings {
+		if kv.Key == "vcs.revision" || kv.Key == "vcs.modified" {
+			s += " " + kv.Key + "=" + kv.Value
+		}
+	}
+	return s
+})
+
+// visible reports whether a flag with state fl exists for the caller.
+func (o *ofrepState) visible(f *ofrepFeature, fl *evaluator.Flag, server bool) bool {
+	return (server || !f.serverOnly) && (fl.Enabled || !o.hideDisabled)
+}
+
+// appendBulk appends the bulk answer for flags, in feature order.
+func (o *ofrepState) appendBulk(b []byte, flags []evaluator.Flag, server bool) []byte {
+	b = append(b, `{"flags":[`...)
+	first := true
+	for i := range flags {
+		f := &o.features[i]
+		if !o.visible(f, &flags[i], server) {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = o.appendFlag(b, f, &flags[i])
+	}
+	return append(b, "]}"...)
+}
+
+const (
+	ofrepReasonTargeting = "TARGETING_MATCH; segment="
+	ofrepReasonSplit     = "SPLIT; "
+)
+
+// ofrepReason maps an evaluator reason to OFREP's reason and the segment
+// reported in the metadata.
+func ofrepReason(f *ofrepFeature, fl *evaluator.Flag) (reason, segment string) {
+	switch {
+	case fl.Reason == "DEFAULT":
+		if fl.Variant == evaluator.ControlVariant {
+			return "SPLIT", "" // bucketed, into the control band
+		}
+		if f.static {
+			return "STATIC", ""
+		}
+		return "DEFAULT", ""
+	case strings.HasPrefix(fl.Reason, ofrepReasonTargeting):
+		return "TARGETING_MATCH", fl.Reason[len(ofrepReasonTargeting):]
+	case strings.HasPrefix(fl.Reason, ofrepReasonSplit):
+		return "SPLIT", ""
+	}
+	return "UNKNOWN", ""
+}
+
+// ofrepOutcome is one possible answer for a flag, encoded in advance.
+type ofrepOutcome struct {
+	enabled                  bool
+	reason, segment, variant string
+	value                    any // a scalar
+	body                     []byte
+}
+
+// ofrepMaxOutcomes bounds the answers encoded in advance per flag.
+const ofrepMaxOutcomes = 16
+
+// appendFlag appends one flag's success object.
+func (o *ofrepState) appendFlag(b []byte, f *ofrepFeature, fl *evaluator.Flag) []byte {
+	reason, segment := ofrepReason(f, fl)
+	for i := range f.outcomes {
+		c := &f.outcomes[i]
+		// A disabled flag's answer shows neither value nor variant.
+		if c.enabled == fl.Enabled && c.segment == segment &&
+			(!c.enabled || c.reason == reason && c.variant == fl.Variant && ofrepSameScalar(c.value, fl.Value)) {
+			return append(b, c.body...)
+		}
+	}
+	return ofrepAppendOutcome(b, f, fl.Enabled, reason, segment, fl.Variant, fl.Value)
+}
+
+// addOutcome encodes an answer of f in advance.
+func (f *ofrepFeature) addOutcome(enabled bool, reason, segment, variant string, value any) {
+	if len(f.outcomes) == ofrepMaxOutcomes || !ofrepIsScalar(value) {
+		return
+	}
+	if !enabled {
+		reason, variant, value = "", "", nil
+	}
+	for _, c := range f.outcomes {
+		if c.enabled == enabled && c.reason == reason && c.segment == segment && c.variant == variant && ofrepSameScalar(c.value, value) {
+			return
+		}
+	}
+	f.outcomes = append(f.outcomes, ofrepOutcome{
+		enabled: enabled, reason: reason, segment: segment, variant: variant, value: value,
+		body: ofrepAppendOutcome(nil, f, enabled, reason, segment, variant, value),
+	})
+}
+
+func ofrepIsScalar(v any) bool {
+	switch v.(type) {
+	case nil, string, bool, int64, int:
+		return true
+	}
+	return false
+}
+
+// ofrepSameScalar reports whether a, a scalar, equals b.
+func ofrepSameScalar(a, b any) bool {
+	switch a := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		bs, ok := b.(string)
+		return ok && a == bs
+	case bool:
+		bb, ok := b.(bool)
+		return ok && a == bb
+	case int64:
+		bi, ok := b.(int64)
+		return ok && a == bi
+	case int:
+		bi, ok := b.(int)
+		return ok && a == bi
+	}
+	return false
+}
+
+// ofrepAppendOutcome encodes a flag's success object.
+func ofrepAppendOutcome(b []byte, f *ofrepFeature, enabled bool, reason, segment, variant string, value any) []byte {
+	b = append(b, f.keyJSON...)
+	if !enabled {
+		b = append(b, `,"reason":"DISABLED"`...)
+	} else {
+		b = append(b, `,"value":`...)
+		if value == nil {
+			b = append(b, "true"...)
+		} else {
+			b = ofrepAppendValue(b, value)
+		}
+		b = append(b, `,"reason":"`...)
+		b = append(b, reason...)
+		b = append(b, '"')
+		if variant != "" {
+			b = append(b, `,"variant":`...)
+			b = ofrepAppendString(b, variant)
+		}
+	}
+	if segment != "" {
+		b = append(b, `,"metadata":{"segment":`...)
+		b = ofrepAppendString(b, segment)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// ofrepRequest is the per-request scratch space, pooled.
+type ofrepRequest struct {
+	buf    []byte // ETag seed, then the body
+	out    []byte
+	flags  []evaluator.Flag
+	traits map[string]any
+	id     evaluator.Identity
+	hasID  bool
+	etag   [2 + 2*16]byte // "<32 hex digits>"
+}
+
+var ofrepPool = sync.Pool{New: func() any {
+	return &ofrepRequest{buf: make([]byte, 0, 1024), out: make([]byte, 0, 1024)}
+}}
+
+func getOFREPRequest() *ofrepRequest { return ofrepPool.Get().(*ofrepRequest) }
+
+func putOFREPRequest(rq *ofrepRequest) {
+	if cap(rq.buf) > 64<<10 {
+		rq.buf = make([]byte, 0, 1024)
+	}
+	if cap(rq.out) > 256<<10 {
+		rq.out = make([]byte, 0, 1024)
+	}
+	if len(rq.traits) > 64 {
+		rq.traits = nil
+	} else {
+		clear(rq.traits)
+	}
+	rq.flags = rq.flags[:0]
+	rq.id = evaluator.Identity{}
+	rq.hasID = false
+	ofrepPool.Put(rq)
+}
+
+var (
+	ofrepHdrJSON = []string{"application/json"}
+	ofrepHdrZero = []string{"0"}
+)
+
+// ofrepEnvironment authenticates the request, writing a 401 (or a 503 before
+// the first Publish) and returning nil when that fails.
+func (s *Server) ofrepEnvironment(w http.ResponseWriter, r *http.Request) (es *envState, server bool) {
+	st := s.current.Load()
+	if st == nil {
+		ofrepError(w, http.StatusServiceUnavailable, "", "", "no valid revision loaded yet")
+		return nil, false
+	}
+	key := ""
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
+		key = strings.TrimSpace(a[7:])
+	}
+	if key == "" {
+		key = r.Header.Get("X-API-Key")
+	}
+	if key != "" {
+		es, server = st.lookupKey(key)
+	}
+	if es == nil {
+		w.Header()["Content-Length"] = ofrepHdrZero
+		w.WriteHeader(http.StatusUnauthorized)
+		return nil, false
+	}
+	return es, server
+}
+
+// readBody appends the request body to rq.buf. It writes the error answer
+// and returns false when the body is too large or cannot be read.
+func (rq *ofrepRequest) readBody(w http.ResponseWriter, r *http.Request, key string) bool {
+	if r.ContentLength > ofrepMaxBody {
+		ofrepError(w, http.StatusRequestEntityTooLarge, key, ofrepGeneral, "the request body exceeds 1 MiB")
+		return false
+	}
+	if r.ContentLength > 0 {
+		rq.buf = ofrepGrow(rq.buf, int(r.ContentLength)+1)
+	}
+	start := len(rq.buf)
+	for {
+		if len(rq.buf) == cap(rq.buf) {
+			rq.buf = ofrepGrow(rq.buf, 4096)
+		}
+		n, err := r.Body.Read(rq.buf[len(rq.buf):cap(rq.buf)])
+		rq.buf = rq.buf[:len(rq.buf)+n]
+		if len(rq.buf)-start > ofrepMaxBody {
+			ofrepError(w, http.StatusRequestEntityTooLarge, key, ofrepGeneral, "the request body exceeds 1 MiB")
+			return false
+		}
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				ofrepError(w, http.StatusRequestEntityTooLarge, key, ofrepGeneral, "the request body is too large")
+			} else {
+				ofrepError(w, http.StatusBadRequest, key, ofrepParseError, "reading the request body failed: "+err.Error())
+			}
+			return false
+		}
+	}
+}
+
+func ofrepGrow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	nb := make([]byte, len(b), len(b)+max(n, cap(b)))
+	copy(nb, b)
+	return nb
+}
+
+// parse decodes the body into rq.id, writing a 400 and returning false when
+// it is not a valid request.
+func (rq *ofrepRequest) parse(w http.ResponseWriter, body []byte, key string) bool {
+	p := ofrepParser{data: body}
+	code, detail := p.request(rq)
+	if code != "" {
+		ofrepError(w, http.StatusBadRequest, key, code, detail)
+		return false
+	}
+	if len(rq.traits) > 0 {
+		rq.id.Traits = rq.traits
+	}
+	return true
+}
+
+// ofrepBulk serves POST /ofrep/v1/evaluate/flags.
+func (s *Server) ofrepBulk(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	es, server := s.ofrepEnvironment(w, r)
+	if es == nil {
+		return
+	}
+	o := &es.ofrep
+	v := 0
+	if server {
+		v = 1
+	}
+	rq := getOFREPRequest()
+	defer putOFREPRequest(rq)
+	rq.buf = append(rq.buf[:0], o.seed[v][:]...)
+	if !rq.readBody(w, r, "") {
+		return
+	}
+	sum := sha256.Sum256(rq.buf)
+	rq.etag[0] = '"'
+	hex.Encode(rq.etag[1:len(rq.etag)-1], sum[:16])
+	rq.etag[len(rq.etag)-1] = '"'
+	h := w.Header()
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && ofrepETagMatch(inm, rq.etag[:]) {
+		h["Etag"] = []string{string(rq.etag[:])}
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if !rq.parse(w, rq.buf[ofrepSeedLen:], "") {
+		return
+	}
+	body, length := o.bulk[v], o.bulkLen[v]
+	if rq.hasID {
+		s.metrics.evaluations.WithLabelValues("ofrep").Inc()
+		rq.flags = es.model.AppendFlags(rq.flags[:0], &rq.id)
+		rq.out = o.appendBulk(rq.out[:0], rq.flags, server)
+		body, length = rq.out, []string{strconv.Itoa(len(rq.out))}
+	}
+	h["Content-Type"] = ofrepHdrJSON
+	h["Content-Length"] = length
+	h["Etag"] = []string{string(rq.etag[:])}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// ofrepFlag serves POST /ofrep/v1/evaluate/flags/{key}.
 func (s *Server) ofrepFlag(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	s.ofrepBulk(w, r, p)
+	es, server := s.ofrepEnvironment(w, r)
+	if es == nil {
+		return
+	}
+	o := &es.ofrep
+	name := p.ByName("key")
+	rq := getOFREPRequest()
+	defer putOFREPRequest(rq)
+	rq.buf = rq.buf[:0]
+	if !rq.readBody(w, r, name) {
+		return
+	}
+	if !rq.parse(w, rq.buf, name) {
+		return
+	}
+	i, ok := o.byName[name]
+	var f *ofrepFeature
+	if ok {
+		f = &o.features[i]
+		ok = server || !f.serverOnly
+	}
+	if !ok {
+		ofrepError(w, http.StatusNotFound, name, ofrepFlagNotFound, "no flag "+strconv.Quote(name)+" in this environment")
+		return
+	}
+	body, length := f.single, f.singleLen
+	hidden := f.hidden
+	if rq.hasID && !f.static {
+		s.metrics.evaluations.WithLabelValues("ofrep").Inc()
+		fl, _ := es.model.Flag(name, &rq.id)
+		hidden = o.hideDisabled && !fl.Enabled
+		rq.out = o.appendFlag(rq.out[:0], f, &fl)
+		body, length = rq.out, []string{strconv.Itoa(len(rq.out))}
+	}
+	if hidden {
+		ofrepError(w, http.StatusNotFound, name, ofrepFlagNotFound, "no flag "+strconv.Quote(name)+" in this environment")
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = ofrepHdrJSON
+	h["Content-Length"] = length
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// ofrepETagMatch reports whether an If-None-Match header lists etag (weak
+// comparison, as RFC 9110 prescribes for If-None-Match). "*" does not match:
+// it would answer 304 to a body never seen, even an invalid one.
+func ofrepETagMatch(values []string, etag []byte) bool {
+	for _, v := range values {
+		if v == string(etag) { // the common case: exactly the ETag sent
+			return true
+		}
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			t = strings.TrimSpace(t)
+			t = strings.TrimPrefix(t, "W/")
+			if t == string(etag) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ofrepError writes an OFREP error answer: {"key"?, "errorCode"?,
+// "errorDetails"}.
+func ofrepError(w http.ResponseWriter, status int, key, code, detail string) {
+	b := make([]byte, 0, 64+len(key)+len(detail))
+	b = append(b, '{')
+	if key != "" {
+		b = append(b, `"key":`...)
+		b = ofrepAppendString(b, key)
+		b = append(b, ',')
+	}
+	if code != "" {
+		b = append(b, `"errorCode":"`...)
+		b = append(b, code...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"errorDetails":`...)
+	b = ofrepAppendString(b, detail)
+	b = append(b, '}')
+	h := w.Header()
+	h["Content-Type"] = ofrepHdrJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// ofrepAppendValue appends v as JSON: flag values are nil, strings, booleans
+// and integers; anything else goes through encoding/json (null if it cannot).
+func ofrepAppendValue(b []byte, v any) []byte {
+	switch t := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case string:
+		return ofrepAppendString(b, t)
+	case bool:
+		return strconv.AppendBool(b, t)
+	case int64:
+		return strconv.AppendInt(b, t, 10)
+	case int:
+		return strconv.AppendInt(b, int64(t), 10)
+	case float64:
+		if math.IsInf(t, 0) || math.IsNaN(t) {
+			return append(b, "null"...)
+		}
+		if t == math.Trunc(t) && math.Abs(t) < 1e15 {
+			return strconv.AppendInt(b, int64(t), 10)
+		}
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, j...)
+}
+
+const ofrepHexDigits = "0123456789abcdef"
+
+// ofrepAppendString appends s as a JSON string, escaped as encoding/json does
+// without HTML escaping: invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are
+// escaped.
+func ofrepAppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', ofrepHexDigits[c>>4], ofrepHexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', ofrepHexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// ofrepParser decodes an OFREP request body: a JSON object whose "context"
+// member holds the targeting key and the traits. It accepts exactly what
+// encoding/json accepts (bodies nested deeper than ofrepMaxDepth aside),
+// decodes numbers as json.Number, and takes the last of duplicate members.
+type ofrepParser struct {
+	data []byte
+	src  string // data as a string: decoded strings are substrings of it
+	pos  int
+	err  string // the first syntax error
+	deep bool   // the error is the nesting limit
+}
+
+// request parses the body into rq. An empty body is an empty request.
+func (p *ofrepParser) request(rq *ofrepRequest) (code, detail string) {
+	p.ws()
+	if p.pos == len(p.data) {
+		return "", ""
+	}
+	p.src = string(p.data)
+	if p.data[p.pos] != '{' {
+		p.value(1, false)
+		if p.err == "" {
+			return ofrepParseError, `the request body must be a JSON object: {"context": {...}}`
+		}
+		return ofrepParseError, p.err
+	}
+	var ctxErr string
+	p.pos++
+	p.ws()
+	if p.peek() == '}' {
+		p.pos++
+	} else {
+		for p.err == "" {
+			p.ws()
+			k, ok := p.str()
+			if !ok || !p.colon() {
+				break
+			}
+			if k == "context" {
+				ctxErr = p.context(rq)
+			} else {
+				p.value(2, false)
+			}
+			if !p.next('}') {
+				break
+			}
+		}
+	}
+	p.ws()
+	if p.err == "" && p.pos < len(p.data) {
+		p.fail("unexpected data after the request object")
+	}
+	if p.err != "" {
+		return ofrepParseError, p.err
+	}
+	if ctxErr != "" {
+		return ofrepInvalidContext, ctxErr
+	}
+	return "", ""
+}
+
+// context parses the context member (the last one counts), returning why it
+// is not a valid context.
+func (p *ofrepParser) context(rq *ofrepRequest) string {
+	clear(rq.traits)
+	rq.id, rq.hasID = evaluator.Identity{}, false
+	switch p.peek() {
+	case 'n':
+		p.value(2, false)
+		return ""
+	case '{':
+	default:
+		p.value(2, false)
+		return "the context must be a JSON object"
+	}
+	p.pos++
+	p.ws()
+	if p.peek() == '}' {
+		p.pos++
+		return ""
+	}
+	var tkErr string
+	for p.err == "" {
+		p.ws()
+		k, ok := p.str()
+		if !ok || !p.colon() {
+			break
+		}
+		if k == "targetingKey" {
+			tkErr = ""
+			rq.id.Identifier, rq.hasID = "", false
+			switch p.peek() {
+			case '"':
+				if s, ok := p.str(); ok && s != "" {
+					rq.id.Identifier, rq.hasID = s, true
+				}
+			case 'n':
+				p.value(3, false)
+			default:
+				p.value(3, false)
+				tkErr = "targetingKey must be a string"
+			}
+		} else {
+			v := p.value(3, true)
+			if rq.traits == nil {
+				rq.traits = make(map[string]any, 8)
+			}
+			rq.traits[k] = v
+		}
+		if !p.next('}') {
+			break
+		}
+	}
+	return tkErr
+}
+
+func (p *ofrepParser) fail(msg string) {
+	if p.err == "" {
+		if p.pos < len(p.data) {
+			p.err = fmt.Sprintf("invalid JSON at offset %d (%q): %s", p.pos, p.data[p.pos], msg)
+		} else {
+			p.err = "invalid JSON: " + msg
+		}
+	}
+	p.pos = len(p.data)
+}
+
+func (p *ofrepParser) peek() byte {
+	if p.pos < len(p.data) {
+		return p.data[p.pos]
+	}
+	return 0
+}
+
+func (p *ofrepParser) ws() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *ofrepParser) colon() bool {
+	p.ws()
+	if p.peek() != ':' {
+		p.fail("':' expected after an object key")
+		return false
+	}
+	p.pos++
+	p.ws()
+	return true
+}
+
+// next consumes the separator after a member or element: it returns true
+// after ',' and false after end (or on an error).
+func (p *ofrepParser) next(end byte) bool {
+	p.ws()
+	switch p.peek() {
+	case ',':
+		p.pos++
+		return true
+	case end:
+		p.pos++
+		return false
+	}
+	if end == '}' {
+		p.fail("',' or '}' expected in an object")
+	} else {
+		p.fail("',' or ']' expected in an array")
+	}
+	return false
+}
+
+// value parses any JSON value at nesting depth depth; with build it returns
+// it as encoding/json with UseNumber would.
+func (p *ofrepParser) value(depth int, build bool) any {
+	if depth > ofrepMaxDepth {
+		p.fail(fmt.Sprintf("nested deeper than %d levels", ofrepMaxDepth))
+		p.deep = true
+		return nil
+	}
+	switch c := p.peek(); {
+	case c == '"':
+		s, _ := p.str()
+		if build {
+			return s
+		}
+	case c == '{':
+		p.pos++
+		var m map[string]any
+		if build {
+			m = map[string]any{}
+		}
+		p.ws()
+		if p.peek() == '}' {
+			p.pos++
+			return m
+		}
+		for p.err == "" {
+			p.ws()
+			k, ok := p.str()
+			if !ok || !p.colon() {
+				break
+			}
+			v := p.value(depth+1, build)
+			if build {
+				m[k] = v
+			}
+			if !p.next('}') {
+				break
+			}
+		}
+		if build && p.err == "" {
+			return m
+		}
+	case c == '[':
+		p.pos++
+		var a []any
+		if build {
+			a = []any{}
+		}
+		p.ws()
+		if p.peek() == ']' {
+			p.pos++
+			return a
+		}
+		for p.err == "" {
+			p.ws()
+			v := p.value(depth+1, build)
+			if build {
+				a = append(a, v)
+			}
+			if !p.next(']') {
+				break
+			}
+		}
+		if build && p.err == "" {
+			return a
+		}
+	case c == 't':
+		if p.literal("true") {
+			return true
+		}
+	case c == 'f':
+		if p.literal("false") && build {
+			return false
+		}
+	case c == 'n':
+		p.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		start := p.pos
+		if p.number() && build {
+			return json.Number(p.src[start:p.pos])
+		}
+	default:
+		if p.pos == len(p.data) {
+			p.fail("unexpected end of the body")
+		} else {
+			p.fail("a JSON value expected")
+		}
+	}
+	return nil
+}
+
+func (p *ofrepParser) literal(lit string) bool {
+	if len(p.data)-p.pos >= len(lit) && string(p.data[p.pos:p.pos+len(lit)]) == lit {
+		p.pos += len(lit)
+		return true
+	}
+	p.fail("a JSON value expected")
+	return false
+}
+
+// number consumes -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *ofrepParser) number() bool {
+	if p.peek() == '-' {
+		p.pos++
+	}
+	switch c := p.peek(); {
+	case c == '0':
+		p.pos++
+	case c >= '1' && c <= '9':
+		p.digits()
+	default:
+		p.fail("a digit expected")
+		return false
+	}
+	if p.peek() == '.' {
+		p.pos++
+		if !p.digits() {
+			p.fail("a digit expected after the decimal point")
+			return false
+		}
+	}
+	if c := p.peek(); c == 'e' || c == 'E' {
+		p.pos++
+		if c := p.peek(); c == '+' || c == '-' {
+			p.pos++
+		}
+		if !p.digits() {
+			p.fail("a digit expected in the exponent")
+			return false
+		}
+	}
+	return true
+}
+
+func (p *ofrepParser) digits() bool {
+	start := p.pos
+	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+		p.pos++
+	}
+	return p.pos > start
+}
+
+// str parses a string. Plain strings are substrings of p.src; strings with
+// escapes or invalid UTF-8 are decoded by encoding/json.
+func (p *ofrepParser) str() (string, bool) {
+	if p.peek() != '"' {
+		if p.pos == len(p.data) {
+			p.fail("unexpected end of the body")
+		} else {
+			p.fail("a string expected")
+		}
+		return "", false
+	}
+	start := p.pos
+	p.pos++
+	plain, ascii := true, true
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			if plain && (ascii || utf8.ValidString(p.src[start+1:p.pos-1])) {
+				return p.src[start+1 : p.pos-1], true
+			}
+			var s string
+			if err := json.Unmarshal(p.data[start:p.pos], &s); err != nil {
+				p.pos = start
+				p.fail("invalid string: " + err.Error())
+				return "", false
+			}
+			return s, true
+		case c == '\\':
+			plain = false
+			p.pos++
+			switch p.peek() {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.pos++
+			case 'u':
+				p.pos++
+				for range 4 {
+					if !ofrepIsHex(p.peek()) {
+						p.fail("four hex digits expected after \\u")
+						return "", false
+					}
+					p.pos++
+				}
+			default:
+				p.fail("invalid escape sequence")
+				return "", false
+			}
+		case c < 0x20:
+			p.fail("control character in a string")
+			return "", false
+		default:
+			if c >= utf8.RuneSelf {
+				ascii = false
+			}
+			p.pos++
+		}
+	}
+	p.fail("unterminated string")
+	return "", false
+}
+
+func ofrepIsHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }

@@ -57,7 +57,10 @@ type documentState struct {
 }
 
 type flagBase struct {
-	flag       flagsmithFlag
+	flag flagsmithFlag
+	// prefix is the flag's JSON object up to its feature_state_value, which
+	// identify appends with enabled and variant.
+	prefix     []byte
 	serverOnly bool
 }
 
@@ -332,7 +335,12 @@ func buildDocument(st *state, es *envState) error {
 			s := fmt.Sprint(v)
 			ff.Feature.InitialValue = &s
 		}
-		ds.flags[f.Key] = flagBase{flag: ff, serverOnly: f.ServerKeyOnly}
+		feature, err := json.Marshal(ff.Feature)
+		if err != nil {
+			return fmt.Errorf("encode feature %s: %w", f.Key, err)
+		}
+		prefix := fmt.Appendf(nil, `{"id":%d,"feature":%s,"environment":%d,"identity":null,"feature_segment":null,"feature_state_value":`, ff.ID, feature, ff.Environment)
+		ds.flags[f.Key] = flagBase{flag: ff, prefix: prefix, serverOnly: f.ServerKeyOnly}
 	}
 
 	// Segments in id order: the order the SDK engines iterate them in.

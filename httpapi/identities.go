@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -235,17 +236,13 @@ type identityRequest struct {
 	Transient  *bool        `json:"transient"`
 }
 
-// identityFlag is a flag of an identity response.
-type identityFlag struct {
-	flagsmithFlag
-	Variant *string `json:"variant"`
+// identifyBuffers are the reusable buffers of one identify call.
+type identifyBuffers struct {
+	flags []evaluator.Flag
+	body  []byte
 }
 
-type identityResponse struct {
-	Identifier string             `json:"identifier"`
-	Flags      []identityFlag     `json:"flags"`
-	Traits     []identities.Trait `json:"traits"`
-}
+var identifyScratch = sync.Pool{New: func() any { return new(identifyBuffers) }}
 
 // storeEnv is the name an environment's identities are stored under.
 func storeEnv(es *envState) string { return strconv.FormatInt(es.env.ID, 10) }
@@ -359,32 +356,68 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 		}
 	}
 
-	flags := es.model.AppendFlags(nil, &evaluator.Identity{Identifier: identifier, Traits: merged})
-	resp := identityResponse{Identifier: identifier, Flags: make([]identityFlag, 0, len(flags)), Traits: []identities.Trait{}}
+	scratch := identifyScratch.Get().(*identifyBuffers)
+	defer identifyScratch.Put(scratch)
+	flags := es.model.AppendFlags(scratch.flags[:0], &evaluator.Identity{Identifier: identifier, Traits: merged})
+	scratch.flags = flags
 	hide := st.snap.HidesDisabledFlags(es.env)
+	// The response is written by hand from each flag's pre-encoded prefix:
+	// encoding/json cost more than the evaluation.
+	b := scratch.body[:0]
+	defer func() { scratch.body = b }()
+	b = append(b, `{"identifier":`...)
+	b = appendJSONString(b, identifier)
+	b = append(b, `,"flags":[`...)
+	first := true
 	for i := range flags {
 		f := &flags[i]
 		base, ok := es.document.flags[f.Name]
 		if !ok || (hide && !f.Enabled) || (base.serverOnly && !server) {
 			continue
 		}
-		ff := base.flag
-		ff.Enabled, ff.FeatureStateValue = f.Enabled, f.Value
-		idf := identityFlag{flagsmithFlag: ff}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, base.prefix...)
+		b = appendJSONValue(b, f.Value)
+		b = append(b, `,"enabled":`...)
+		b = strconv.AppendBool(b, f.Enabled)
+		b = append(b, `,"variant":`...)
 		if f.Variant != "" {
-			v := f.Variant
-			idf.Variant = &v
+			b = appendJSONString(b, f.Variant)
+		} else {
+			b = append(b, "null"...)
 		}
-		resp.Flags = append(resp.Flags, idf)
+		b = append(b, '}')
 	}
+	b = append(b, `],"traits":[`...)
 	if !es.env.HideSensitiveData {
-		for k, v := range merged {
-			resp.Traits = append(resp.Traits, identities.Trait{Key: k, Value: v})
+		keys := make([]string, 0, len(merged))
+		for k := range merged {
+			keys = append(keys, k)
 		}
-		sort.Slice(resp.Traits, func(i, j int) bool { return resp.Traits[i].Key < resp.Traits[j].Key })
+		sort.Strings(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"trait_key":`...)
+			b = appendJSONString(b, k)
+			b = append(b, `,"trait_value":`...)
+			if nb, err := identities.AppendValue(b, merged[k]); err == nil {
+				b = nb
+			} else {
+				b = append(b, "null"...) // not reachable: stored and sent values are checked
+			}
+			b = append(b, '}')
+		}
 	}
-	w.Header().Set("X-Flagsmith-Document-Updated-At", st.updatedAt)
-	writeJSON(w, http.StatusOK, resp)
+	b = append(b, "]}"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Flagsmith-Document-Updated-At", st.updatedAt)
+	_, _ = w.Write(b)
 }
 
 // traitRequest is the body of POST /api/v1/traits/ and an item of

@@ -47,7 +47,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -127,7 +126,7 @@ func buildOFREP(st *state, es *envState) error {
 		}
 		r := e.Resolve(feat)
 		f := &o.features[i]
-		f.keyJSON = ofrepAppendString([]byte(`{"key":`), feat.Key)
+		f.keyJSON = appendJSONString([]byte(`{"key":`), feat.Key)
 		f.static = len(r.SegmentOverrides) == 0 && len(r.IdentityOverrides) == 0 && len(r.Weights) == 0
 		f.serverOnly = feat.ServerKeyOnly
 		f.hidden = o.hideDisabled && !env[i].Enabled
@@ -355,19 +354,19 @@ func ofrepAppendOutcome(b []byte, f *ofrepFeature, enabled bool, reason, segment
 		if value == nil {
 			b = append(b, "true"...)
 		} else {
-			b = ofrepAppendValue(b, value)
+			b = appendJSONValue(b, value)
 		}
 		b = append(b, `,"reason":"`...)
 		b = append(b, reason...)
 		b = append(b, '"')
 		if variant != "" {
 			b = append(b, `,"variant":`...)
-			b = ofrepAppendString(b, variant)
+			b = appendJSONString(b, variant)
 		}
 	}
 	if segment != "" {
 		b = append(b, `,"metadata":{"segment":`...)
-		b = ofrepAppendString(b, segment)
+		b = appendJSONString(b, segment)
 		b = append(b, '}')
 	}
 	return append(b, '}')
@@ -618,7 +617,7 @@ func ofrepError(w http.ResponseWriter, status int, key, code, detail string) {
 	b = append(b, '{')
 	if key != "" {
 		b = append(b, `"key":`...)
-		b = ofrepAppendString(b, key)
+		b = appendJSONString(b, key)
 		b = append(b, ',')
 	}
 	if code != "" {
@@ -627,95 +626,13 @@ func ofrepError(w http.ResponseWriter, status int, key, code, detail string) {
 		b = append(b, `",`...)
 	}
 	b = append(b, `"errorDetails":`...)
-	b = ofrepAppendString(b, detail)
+	b = appendJSONString(b, detail)
 	b = append(b, '}')
 	h := w.Header()
 	h["Content-Type"] = ofrepHdrJSON
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// ofrepAppendValue appends v as JSON: flag values are nil, strings, booleans
-// and integers; anything else goes through encoding/json (null if it cannot).
-func ofrepAppendValue(b []byte, v any) []byte {
-	switch t := v.(type) {
-	case nil:
-		return append(b, "null"...)
-	case string:
-		return ofrepAppendString(b, t)
-	case bool:
-		return strconv.AppendBool(b, t)
-	case int64:
-		return strconv.AppendInt(b, t, 10)
-	case int:
-		return strconv.AppendInt(b, int64(t), 10)
-	case float64:
-		if math.IsInf(t, 0) || math.IsNaN(t) {
-			return append(b, "null"...)
-		}
-		if t == math.Trunc(t) && math.Abs(t) < 1e15 {
-			return strconv.AppendInt(b, int64(t), 10)
-		}
-	}
-	j, err := json.Marshal(v)
-	if err != nil {
-		return append(b, "null"...)
-	}
-	return append(b, j...)
-}
-
-const ofrepHexDigits = "0123456789abcdef"
-
-// ofrepAppendString appends s as a JSON string, escaped as encoding/json does
-// without HTML escaping: invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are
-// escaped.
-func ofrepAppendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', ofrepHexDigits[c>>4], ofrepHexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', ofrepHexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // ofrepParser decodes an OFREP request body: a JSON object whose "context"

@@ -582,13 +582,13 @@ func TestOFREPAppendJSON(t *testing.T) {
 		e := json.NewEncoder(&want)
 		e.SetEscapeHTML(false)
 		_ = e.Encode(s)
-		if got := string(ofrepAppendString(nil, s)); got != strings.TrimSuffix(want.String(), "\n") {
+		if got := string(appendJSONString(nil, s)); got != strings.TrimSuffix(want.String(), "\n") {
 			t.Errorf("%q: %s, want %s", s, got, want.String())
 		}
 	}
 	for _, v := range []any{nil, "s", true, int64(-5), 7, 2.5, 3.0, 1e300, json.Number("12"), []any{"x"}} {
 		want, _ := json.Marshal(v)
-		if got := string(ofrepAppendValue(nil, v)); got != string(want) {
+		if got := string(appendJSONValue(nil, v)); got != string(want) {
 			t.Errorf("%#v: %s, want %s", v, got, want)
 		}
 	}

@@ -126,7 +126,37 @@ func (s *BoltStore) write(ctx context.Context, env string, changes []Change, don
 		}
 		checked[i] = Change{Identifier: c.Identifier, Traits: ts}
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// SDKs send the same traits on every call: when nothing would change, a
+	// read-only transaction answers without a write (and its fsync).
+	unchanged := true
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(env))
+		results := make([]map[string]any, len(checked))
+		for i, c := range checked {
+			m := map[string]any{}
+			if b != nil {
+				var err error
+				if m, err = load(b, c.Identifier); err != nil {
+					return err
+				}
+			}
+			if wouldChange(m, c.Traits) {
+				unchanged = false
+				return nil
+			}
+			results[i] = m
+		}
+		if done != nil {
+			for i, c := range checked {
+				done(c.Identifier, results[i])
+			}
+		}
+		return nil
+	})
+	if err != nil || unchanged {
+		return mapErr(err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(env))
 		if err != nil {
 			return err
@@ -213,6 +243,23 @@ func typeName(v any) string {
 		return "a float"
 	}
 	return fmt.Sprintf("a %T", v)
+}
+
+// wouldChange reports whether applying traits to m would change it.
+func wouldChange(m map[string]any, traits []Trait) bool {
+	for _, t := range traits {
+		old, ok := m[t.Key]
+		if t.Value == nil {
+			if ok {
+				return true
+			}
+			continue
+		}
+		if !ok || old != t.Value {
+			return true
+		}
+	}
+	return false
 }
 
 func load(b *bolt.Bucket, identifier string) (map[string]any, error) {

@@ -275,3 +275,40 @@ func TestTraitJSON(t *testing.T) {
 		t.Errorf("big integer: %#v", v)
 	}
 }
+
+// TestUnchangedTraitsDoNotWrite checks that sending the traits an identity
+// already has (what SDKs do on every call) costs no write transaction, while
+// any real change still writes.
+func TestUnchangedTraitsDoNotWrite(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	traits := []Trait{{Key: "plan", Value: "pro"}, {Key: "age", Value: int64(41)}, {Key: "vip", Value: true}, {Key: "gone", Value: nil}}
+	if _, err := s.Update(ctx, "1", "alice", traits); err != nil {
+		t.Fatal(err)
+	}
+	pageWrites := func() int64 { st := s.db.Stats(); return st.TxStats.GetWrite() }
+	writes := pageWrites()
+	got, err := s.Update(ctx, "1", "alice", traits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := pageWrites(); w != writes {
+		t.Errorf("an unchanged update wrote %d pages", w-writes)
+	}
+	if len(got) != 3 || got[0].Key != "age" || got[0].Value != int64(41) {
+		t.Errorf("unchanged update returned %v", got)
+	}
+	for _, change := range [][]Trait{{{Key: "age", Value: int64(42)}}, {{Key: "vip", Value: nil}}, {{Key: "new", Value: "x"}}} {
+		before := pageWrites()
+		if _, err := s.Update(ctx, "1", "alice", change); err != nil {
+			t.Fatal(err)
+		}
+		if pageWrites() == before {
+			t.Errorf("change %v did not write", change)
+		}
+	}
+	final, _ := s.Traits(ctx, "1", "alice")
+	if len(final) != 3 || final[0].Value != int64(42) || final[1].Key != "new" || final[2].Key != "plan" {
+		t.Errorf("final traits %v", final)
+	}
+}

@@ -28,6 +28,10 @@ func (t Trait) MarshalJSON() ([]byte, error) {
 // it (a float stays a float: 1.0).
 func MarshalValue(v any) ([]byte, error) { return appendValue(nil, v) }
 
+// AppendValue appends the JSON text of a trait value to b, as MarshalValue
+// writes it.
+func AppendValue(b []byte, v any) ([]byte, error) { return appendValue(b, v) }
+
 func appendString(b []byte, s string) []byte {
 	q, _ := json.Marshal(s) // a string always marshals
 	return append(b, q...)

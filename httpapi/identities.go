@@ -76,8 +76,9 @@ func decodeJSON(data []byte, v any) *requestError {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return badRequest("empty request body: a JSON document is required")
 	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	if err := d.Decode(v); err != nil {
+	// json.Unmarshal rejects trailing data itself, and unlike a Decoder it
+	// does not copy the body into a buffer of its own.
+	if err := json.Unmarshal(data, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		var syntaxErr *json.SyntaxError
 		switch {
@@ -86,15 +87,14 @@ func decodeJSON(data []byte, v any) *requestError {
 				return badRequest("invalid request body: expected %s, got %s", jsonKind(typeErr.Type.String()), article(typeErr.Value))
 			}
 			return badRequest("invalid request body: field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.String()), article(typeErr.Value))
+		case errors.As(err, &syntaxErr) && strings.Contains(syntaxErr.Error(), "after top-level value"):
+			return badRequest("malformed JSON: unexpected data after the JSON value (at byte %d)", syntaxErr.Offset-1)
 		case errors.As(err, &syntaxErr):
 			return badRequest("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return badRequest("malformed JSON: the body ends early")
 		}
 		return badRequest("invalid request body: %v", err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return badRequest("malformed JSON: unexpected data after the JSON value (at byte %d)", d.InputOffset())
 	}
 	return nil
 }

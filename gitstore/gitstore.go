@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -68,6 +69,11 @@ type Repo struct {
 	closed  atomic.Bool
 
 	blobReads atomic.Int64 // blobs read, for tests
+
+	leaves map[treeKey][]flagrepo.File // the last listing's leaf directories (Files); guarded by mu
+
+	fetchMu   sync.Mutex      // serialises Fetch (remote.go)
+	fetchRepo *git.Repository // Fetch's own storage, kept between fetches; guarded by fetchMu
 }
 
 // Open opens the Git repository at path: a work tree with a .git directory (or
@@ -114,6 +120,11 @@ func Open(path string) (*Repo, error) {
 // Path returns the path the repository was opened at.
 func (r *Repo) Path() string { return r.path }
 
+// GitDir returns the repository's Git directory: the .git directory of a work
+// tree, or the bare repository itself. Its HEAD, packed-refs and refs/ are what
+// a watcher of new commits watches.
+func (r *Repo) GitDir() string { return r.dotgit.Root() }
+
 // Close releases the file descriptors the repository keeps open. Reads after
 // Close fail.
 func (r *Repo) Close() error {
@@ -128,6 +139,9 @@ func (r *Repo) Close() error {
 	r.mu.Lock()
 	errs = append(errs, r.st.Close())
 	r.mu.Unlock()
+	r.fetchMu.Lock()
+	errs = append(errs, r.closeFetchRepo())
+	r.fetchMu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close repository %s: %w", r.path, err)
 	}
@@ -251,23 +265,43 @@ func (r *Repo) Files(commit plumbing.Hash) ([]flagrepo.File, flagrepo.Revision, 
 		return nil, flagrepo.Revision{}, fmt.Errorf("read tree of commit %s: %w", commit, err)
 	}
 	var files []flagrepo.File
-	if err := r.walk(tree, "", &files); err != nil {
+	next := map[treeKey][]flagrepo.File{}
+	if err := r.walk(tree, "", &files, next); err != nil {
 		return nil, flagrepo.Revision{}, fmt.Errorf("read tree of commit %s: %w", commit, err)
 	}
+	r.leaves = next
 	return files, revisionOf(c), nil
 }
 
 // walk appends the entries of tree under prefix to files. The caller holds r.mu.
-func (r *Repo) walk(tree *object.Tree, prefix string, files *[]flagrepo.File) error {
+//
+// The listings of leaf directories (those without subdirectories) are kept
+// in next, by tree hash and path, and taken from the previous listing's
+// (r.leaves) when unchanged: a commit that touches one file of a large
+// repository decodes only the trees on that file's path.
+func (r *Repo) walk(tree *object.Tree, prefix string, files *[]flagrepo.File, next map[treeKey][]flagrepo.File) error {
 	for _, e := range tree.Entries {
 		p := prefix + e.Name
 		if e.Mode == filemode.Dir {
+			key := treeKey{e.Hash, p + "/"}
+			if leaf, ok := r.leaves[key]; ok {
+				if len(*files)+len(leaf) > flagrepo.MaxFiles {
+					return fmt.Errorf("more than %d files", flagrepo.MaxFiles)
+				}
+				*files = append(*files, leaf...)
+				next[key] = leaf
+				continue
+			}
 			sub, err := object.GetTree(r.st, e.Hash)
 			if err != nil {
 				return fmt.Errorf("read directory %s: %w", p, err)
 			}
-			if err := r.walk(sub, p+"/", files); err != nil {
+			start := len(*files)
+			if err := r.walk(sub, p+"/", files, next); err != nil {
 				return err
+			}
+			if !hasDir(sub) {
+				next[key] = slices.Clone((*files)[start:])
 			}
 			continue
 		}
@@ -296,6 +330,21 @@ func (r *Repo) walk(tree *object.Tree, prefix string, files *[]flagrepo.File) er
 		*files = append(*files, f)
 	}
 	return nil
+}
+
+// treeKey names a directory of a listing: its tree and its path.
+type treeKey struct {
+	hash   plumbing.Hash
+	prefix string
+}
+
+func hasDir(t *object.Tree) bool {
+	for _, e := range t.Entries {
+		if e.Mode == filemode.Dir {
+			return true
+		}
+	}
+	return false
 }
 
 // Snapshot resolves rev, reads its committed tree and loads it into a

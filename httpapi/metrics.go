@@ -20,6 +20,7 @@ type metrics struct {
 	evaluations *prometheus.CounterVec
 	revision    *prometheus.GaugeVec
 	revisionAt  prometheus.Gauge
+	sync        *syncMetrics
 }
 
 func newMetrics(s *Server) *metrics {
@@ -52,6 +53,7 @@ func newMetrics(s *Server) *metrics {
 	})
 	m.registry.MustRegister(m.requests, m.duration, m.evaluations, m.revision, m.revisionAt, age,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.sync = newSyncMetrics(m.registry)
 	return m
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/gitsync"
 	"github.com/gitflags/gitflags/identities"
 )
 
@@ -26,6 +27,8 @@ import (
 type Server struct {
 	log        *slog.Logger
 	identities identities.Store
+	opts       Options
+	sync       atomic.Pointer[gitsync.Syncer] // see AttachSync
 	current    atomic.Pointer[state]
 	metrics    *metrics
 }
@@ -34,6 +37,12 @@ type Server struct {
 type Options struct {
 	Log        *slog.Logger     // defaults to slog.Default()
 	Identities identities.Store // where traits persist; required for the identity endpoints
+	// AdminToken authorises the admin endpoints (Authorization: Bearer);
+	// empty disables them.
+	AdminToken string
+	// WebhookSecret verifies push webhooks (GitHub's HMAC signature,
+	// GitLab's token); empty disables webhooks.
+	WebhookSecret string
 }
 
 // New returns a Server with nothing published yet: it answers 503 until the
@@ -42,7 +51,7 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &Server{log: opts.Log, identities: opts.Identities}
+	s := &Server{log: opts.Log, identities: opts.Identities, opts: opts}
 	s.metrics = newMetrics(s)
 	return s
 }
@@ -89,12 +98,12 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 	// SDKs refetch when updated_at grows and loop when it runs ahead of the
 	// document, so it is the commit time, bumped when a new revision's would
 	// not grow (a commit dated earlier than the one served before). The same
-	// revision published again keeps its updated_at.
+	// commit published again keeps its updated_at.
 	updated := snap.Revision.Time.UTC().Truncate(time.Microsecond)
 	if prev := s.current.Load(); prev != nil {
 		switch {
-		case prev.snap.Revision.SHA == snap.Revision.SHA:
-			updated = prev.updated
+		case snap.Revision.SHA != "" && prev.snap.Revision.SHA == snap.Revision.SHA:
+			updated = prev.updated // a working-tree snapshot (no SHA) is always new
 		case !updated.After(prev.updated):
 			updated = prev.updated.Add(time.Microsecond)
 		}
@@ -171,6 +180,12 @@ func (s *Server) Handler() http.Handler {
 	handle(http.MethodPost, "/api/v1/bulk-identities", s.bulkIdentities)
 	handle(http.MethodPost, "/api/v1/bulk-identities/", s.bulkIdentities)
 	handle(http.MethodGet, "/api/v1/environment-document/", s.environmentDocument)
+	// Admin and sync (admin.go).
+	handle(http.MethodGet, "/api/v1/status", s.status)
+	handle(http.MethodPost, "/api/v1/sync", s.syncNow)
+	handle(http.MethodPost, "/api/v1/sync/pause", s.syncPause)
+	handle(http.MethodPost, "/api/v1/sync/resume", s.syncResume)
+	handle(http.MethodPost, "/api/v1/webhooks/:provider", s.webhook)
 	// OFREP (ofrep.go).
 	handle(http.MethodPost, "/ofrep/v1/evaluate/flags", s.ofrepBulk)
 	handle(http.MethodPost, "/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)

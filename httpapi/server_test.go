@@ -178,4 +178,20 @@ func TestUpdatedAtOnlyIncreases(t *testing.T) {
 	if want := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC); !last.Equal(want) {
 		t.Errorf("a newer commit time is taken as is: %v, want %v", last, want)
 	}
+	// Working-tree snapshots have no SHA: each one is new, even with an
+	// older time.
+	for i := 0; i < 2; i++ {
+		snap, err := flagrepo.Load(flagrepo.Revision{Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}, files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Publish(snap); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.current.Load().updated; !got.After(last) {
+			t.Fatalf("working-tree publish %d: updated_at %v does not grow past %v", i, got, last)
+		} else {
+			last = got
+		}
+	}
 }

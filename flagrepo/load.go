@@ -414,8 +414,8 @@ func positionProblems(problems []Problem, results []parsed) error {
 		if p.Line > 0 || r == nil || r.file.Read == nil {
 			continue
 		}
-		if p.Pointer == "" {
-			continue // a problem with the whole file: nothing to locate
+		if p.Pointer == "" && r.data == nil {
+			continue // a problem with a file that was not read (too large, a symlink, ...)
 		}
 		if r.data == nil {
 			if r.kind == kindIgnored || r.kind == kindUnknown || r.file.Mode != ModeRegular {
@@ -431,7 +431,7 @@ func positionProblems(problems []Problem, results []parsed) error {
 		if strings.HasPrefix(p.Pointer, "@") {
 			fmt.Sscan(p.Pointer[1:], &off)
 			p.Pointer = ""
-		} else {
+		} else if p.Pointer != "" {
 			off = locate(r.data, p.Pointer)
 		}
 		p.Line, p.Column = lineCol(r.data, off)

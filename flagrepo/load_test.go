@@ -178,7 +178,7 @@ func TestBrokenRepositories(t *testing.T) {
 			m["features/limit.json"] = "{\"id\": 11,\n \"default\": {\"enabeld\": true, \"enabled\": true}}"
 		}, want: []want{{file: "features/limit.json", pointer: "/default/enabeld", message: `unknown field "enabeld" (did you mean "enabled"?)`, line: 2, col: 14}}},
 		{name: "missing required field", edit: func(m map[string]string) { m["features/limit.json"] = `{"default": {"enabled": true}}` },
-			want: []want{{file: "features/limit.json", message: `missing required field "id"`}}},
+			want: []want{{file: "features/limit.json", message: `missing required field "id"`, line: 1, col: 1}}},
 		{name: "float value", edit: func(m map[string]string) {
 			m["features/limit.json"] = `{"id": 11, "default": {"enabled": true, "value": 1.5}}`
 		},

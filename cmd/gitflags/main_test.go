@@ -292,3 +292,138 @@ func TestServeConfigPrecedence(t *testing.T) {
 		t.Errorf("unknown config key: %v", err)
 	}
 }
+
+// startServe runs `gitflags serve args...` and returns its base URL; the
+// server is stopped, and must exit 0, when the test ends.
+func startServe(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), pw, &errb)
+		pw.Close()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-addr:
+	case code := <-done:
+		cancel()
+		t.Fatalf("serve exited with %d before serving: %s", code, errb.String())
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("serve did not start within 60s")
+	}
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited with %d", code)
+		}
+	})
+	return base
+}
+
+// rateLimit returns production's api_rate_limit as served.
+func rateLimit(t *testing.T, base string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/v1/flags/?feature=api_rate_limit", nil)
+	req.Header.Set("X-Environment-Key", "prd_Vn4sT8wQ1zLk6PjH9rXc")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`"feature_state_value":(\d+)`).FindStringSubmatch(string(body))
+	if m == nil {
+		t.Fatalf("no value in %s", body)
+	}
+	return m[1]
+}
+
+func waitRateLimit(t *testing.T, base, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for rateLimit(t, base) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("api_rate_limit is %s after 20s, want %s", rateLimit(t, base), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func commitRateLimit(t *testing.T, dir, value string) {
+	t.Helper()
+	p := filepath.Join(dir, "environments", "production", "features", "api_rate_limit.json")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = regexp.MustCompile(`"value": \d+`).ReplaceAll(data, []byte(`"value": `+value))
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "commit", "-qam", "rate limit "+value)
+}
+
+// TestServeFollowsLocalCommits: a commit made by hand in the served
+// repository is served without any call (fsnotify on the refs).
+func TestServeFollowsLocalCommits(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "flags")
+	if code, out, errOut := runCmd(t, "init", dir); code != 0 {
+		t.Fatalf("init: %s%s", out, errOut)
+	}
+	base := startServe(t, "--repo", dir, "--data", t.TempDir(), "--interval", "1h")
+	if got := rateLimit(t, base); got != "600" {
+		t.Fatalf("api_rate_limit %s, want 600", got)
+	}
+	commitRateLimit(t, dir, "601")
+	waitRateLimit(t, base, "601")
+	// An invalid commit is not served; the fix after it is.
+	os.WriteFile(filepath.Join(dir, "features", "broken.json"), []byte(`{"id": 1}`), 0o644)
+	git(t, dir, "add", "-A")
+	commitRateLimit(t, dir, "602")
+	os.Remove(filepath.Join(dir, "features", "broken.json"))
+	commitRateLimit(t, dir, "603")
+	waitRateLimit(t, base, "603")
+}
+
+// TestServeFollowsRemote: --repo is a URL; a push followed by POST
+// /api/v1/sync (admin) is served.
+func TestServeFollowsRemote(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	if code, out, errOut := runCmd(t, "init", src); code != 0 {
+		t.Fatalf("init: %s%s", out, errOut)
+	}
+	git(t, tmp, "clone", "-q", "--bare", src, filepath.Join(tmp, "remote.git"))
+	t.Setenv("GITFLAGS_ADMIN_TOKEN", "test-admin-token")
+	base := startServe(t, "--repo", "file://"+filepath.Join(tmp, "remote.git"), "--data", filepath.Join(tmp, "data"), "--interval", "1h")
+	if got := rateLimit(t, base); got != "600" {
+		t.Fatalf("api_rate_limit %s, want 600", got)
+	}
+	commitRateLimit(t, src, "700")
+	git(t, src, "push", "-q", filepath.Join(tmp, "remote.git"), "main")
+	req, _ := http.NewRequest("POST", base+"/api/v1/sync", nil)
+	req.Header.Set("Authorization", "Bearer test-admin-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("POST /api/v1/sync: %d", resp.StatusCode)
+	}
+	waitRateLimit(t, base, "700")
+}

@@ -12,7 +12,7 @@ curl -fsS -H "X-Environment-Key: $KEY" "$BASE/api/v1/flags/?feature=api_rate_lim
 echo "# An identity with traits: staff get a higher rate limit"
 curl -fsS -H "X-Environment-Key: $KEY" -H 'Content-Type: application/json' \
   -d '{"identifier": "dev1", "traits": [{"trait_key": "email", "trait_value": "dev1@acme.example"}], "transient": true}' \
-  "$BASE/api/v1/identities/" | tr ',' '\n' | grep -A1 '"name":"api_rate_limit"' | head -3; echo
+  "$BASE/api/v1/identities/" | grep -o '"name":"api_rate_limit"[^}]*}[^}]*"feature_state_value":[0-9]*' | sed 's/.*"feature_state_value"/api_rate_limit feature_state_value/'
 
 echo "# One flag over OFREP"
 curl -fsS -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \

@@ -323,18 +323,7 @@ func buildDocument(st *state, es *envState) error {
 		}
 
 		// The identity endpoints' flag object of this feature.
-		ff := flagsmithFlag{ID: f.ID, Environment: e.ID, Feature: flagsmithFeature{
-			ID: f.ID, Name: f.Key, CreatedDate: snap.Revision.Time.UTC().Format(timeFormat),
-			DefaultEnabled: f.Default.Enabled, Type: featureType(f),
-		}}
-		if f.Description != "" {
-			d := f.Description
-			ff.Feature.Description = &d
-		}
-		if v := f.Default.Value.Value; v != nil {
-			s := fmt.Sprint(v)
-			ff.Feature.InitialValue = &s
-		}
+		ff := flagsmithFlag{ID: f.ID, Environment: e.ID, Feature: newFlagsmithFeature(snap, f)}
 		feature, err := json.Marshal(ff.Feature)
 		if err != nil {
 			return fmt.Errorf("encode feature %s: %w", f.Key, err)

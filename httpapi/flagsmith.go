@@ -33,31 +33,33 @@ type flagsmithFeature struct {
 
 func newFlagsmithFlag(snap *flagrepo.Snapshot, e *flagrepo.Environment, f *evaluator.Flag) flagsmithFlag {
 	feat := snap.Features[f.Name]
-	ff := flagsmithFlag{
+	return flagsmithFlag{
 		// A feature state's id is the feature's id: SDKs hash it for
 		// multivariate buckets, so it must be stable across reloads.
 		ID:                feat.ID,
+		Feature:           newFlagsmithFeature(snap, feat),
 		FeatureStateValue: f.Value,
 		Environment:       e.ID,
 		Enabled:           f.Enabled,
-		Feature: flagsmithFeature{
-			ID:             feat.ID,
-			Name:           feat.Key,
-			CreatedDate:    snap.Revision.Time.UTC().Format(timeFormat),
-			DefaultEnabled: feat.Default.Enabled,
-			Type:           "STANDARD",
-		},
 	}
-	if feat.Multivariate() {
-		ff.Feature.Type = "MULTIVARIATE"
+}
+
+// newFlagsmithFeature is the "feature" object of a flag.
+func newFlagsmithFeature(snap *flagrepo.Snapshot, feat *flagrepo.Feature) flagsmithFeature {
+	ff := flagsmithFeature{
+		ID:             feat.ID,
+		Name:           feat.Key,
+		CreatedDate:    snap.Revision.Time.UTC().Format(timeFormat),
+		DefaultEnabled: feat.Default.Enabled,
+		Type:           featureType(feat),
 	}
 	if feat.Description != "" {
 		d := feat.Description
-		ff.Feature.Description = &d
+		ff.Description = &d
 	}
 	if v := feat.Default.Value.Value; v != nil {
 		s := fmt.Sprint(v)
-		ff.Feature.InitialValue = &s
+		ff.InitialValue = &s
 	}
 	return ff
 }

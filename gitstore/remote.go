@@ -109,8 +109,14 @@ func scrub(err error, secrets ...string) error {
 // the error, so a server can start from what it fetched before.
 func Clone(ctx context.Context, rawURL, dir string, opts RemoteOptions) (*Repo, error) {
 	safe := ScrubURL(rawURL)
-	if _, err := transport.NewEndpoint(rawURL); err != nil {
+	ep, err := transport.NewEndpoint(rawURL)
+	if err != nil {
 		return nil, fmt.Errorf("clone %s: not a repository URL: %w", safe, scrub(err))
+	}
+	// The URL is kept in the clone's configuration on disk, so it must not
+	// carry secrets: those go in files that are re-read on every fetch.
+	if ep.Password != "" || ((ep.Protocol == "http" || ep.Protocol == "https") && ep.User != "") {
+		return nil, fmt.Errorf("clone %s: the URL carries credentials; remove them from the URL and put them in a credentials file (--credentials-file: \"user:password\" or a token), which is never stored or logged", safe)
 	}
 	if existing, err := git.PlainOpen(dir); err == nil {
 		rem, err := existing.Remote(RemoteName)

@@ -59,7 +59,13 @@ func badRequest(format string, args ...any) *requestError {
 
 // readJSON decodes a request body of at most maxBodyBytes into v.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) *requestError {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= maxBodyBytes {
+		buf.Grow(int(n) + bytes.MinRead) // one allocation for the whole body
+	}
+	_, err := buf.ReadFrom(body)
+	data := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -317,21 +317,24 @@ func decodeDocument(kind fileKind, data []byte, c *collector) any {
 	}
 	var doc any
 	switch kind {
-	case kindSettings:
-		doc = new(Settings)
 	case kindFeature:
-		doc = new(Feature)
-	case kindSegment:
-		doc = new(Segment)
-	case kindEnvironment:
-		doc = new(Environment)
+		doc = featureFromTree(generic.(map[string]any))
 	case kindEnvironmentFeature:
-		doc = new(FeatureState)
-	}
-	if err := json.Unmarshal(data, doc); err != nil {
-		// The schema admitted something the typed document cannot hold.
-		problem("", "cannot decode: %v", err)
-		return nil
+		doc = featureStateFromTree(generic.(map[string]any))
+	default:
+		switch kind {
+		case kindSettings:
+			doc = new(Settings)
+		case kindSegment:
+			doc = new(Segment)
+		case kindEnvironment:
+			doc = new(Environment)
+		}
+		if err := json.Unmarshal(data, doc); err != nil {
+			// The schema admitted something the typed document cannot hold.
+			problem("", "cannot decode: %v", err)
+			return nil
+		}
 	}
 	before := len(c.problems)
 	checkDocument(doc, c)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -109,5 +110,6 @@ func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Flagsmith-Document-Updated-At", st.updatedAt)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body))) // written at once, not chunked
 	_, _ = w.Write(body)
 }

@@ -190,7 +190,11 @@ func TestLocalInvalidCommit(t *testing.T) {
 
 	setDescription(t, dir, "fixed")
 	fix := commit(t, dir, "fix dark_mode")
-	waitFor(t, "the fix", func() bool { return rec.lastSHA() == fix })
+	// The status is updated just after Publish returns: wait for both.
+	waitFor(t, "the fix", func() bool {
+		n := s.Status().Newest
+		return rec.lastSHA() == fix && n != nil && n.Revision.SHA == fix
+	})
 	st = s.Status()
 	if !st.Newest.Valid || st.Newest.Revision.SHA != fix || len(st.Newest.Problems) != 0 {
 		t.Fatalf("newest after the fix: %+v", st.Newest)

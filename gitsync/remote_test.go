@@ -117,7 +117,10 @@ func TestRemoteFile(t *testing.T) {
 	}
 	c := r.push(t, "back")
 	s.Trigger()
-	waitFor(t, "the commit after the remote came back", func() bool { return rec.lastSHA() == c })
+	// The attempt records its success just after Publish returns: wait for both.
+	waitFor(t, "the commit after the remote came back", func() bool {
+		return rec.lastSHA() == c && s.Status().ConsecutiveFailures == 0
+	})
 	if st := s.Status(); st.ConsecutiveFailures != 0 || st.LastError != "" || st.Failures < 3 || st.Successes < 3 {
 		t.Fatalf("after recovery: %+v", st)
 	}

@@ -50,6 +50,9 @@ type documentState struct {
 	// flags holds, by feature key, a feature's flag object (enabled and
 	// value to be filled in per identity).
 	flags map[string]flagBase
+	// ordered holds the same in feature key order, the order evaluator
+	// results come in, so identify needs no map lookup per flag.
+	ordered []*flagBase
 	// clientFlagsJSON and clientFlagJSON replace the /flags/ responses for
 	// client keys when some features are server-key-only; nil otherwise.
 	clientFlagsJSON []byte
@@ -330,6 +333,7 @@ func buildDocument(st *state, es *envState) error {
 		}
 		prefix := fmt.Appendf(nil, `{"id":%d,"feature":%s,"environment":%d,"identity":null,"feature_segment":null,"feature_state_value":`, ff.ID, feature, ff.Environment)
 		ds.flags[f.Key] = flagBase{flag: ff, prefix: prefix, serverOnly: f.ServerKeyOnly}
+		ds.ordered = append(ds.ordered, &flagBase{flag: ff, prefix: prefix, serverOnly: f.ServerKeyOnly})
 	}
 
 	// Segments in id order: the order the SDK engines iterate them in.

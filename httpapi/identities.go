@@ -375,10 +375,18 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 	b = appendJSONString(b, identifier)
 	b = append(b, `,"flags":[`...)
 	first := true
+	ordered := es.document.ordered
 	for i := range flags {
 		f := &flags[i]
-		base, ok := es.document.flags[f.Name]
-		if !ok || (hide && !f.Enabled) || (base.serverOnly && !server) {
+		var base *flagBase
+		if i < len(ordered) && ordered[i].flag.Feature.Name == f.Name {
+			base = ordered[i]
+		} else if b, ok := es.document.flags[f.Name]; ok {
+			base = &b
+		} else {
+			continue
+		}
+		if (hide && !f.Enabled) || (base.serverOnly && !server) {
 			continue
 		}
 		if !first {

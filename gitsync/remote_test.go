@@ -189,7 +189,7 @@ func newGitHTTP(t testing.TB, root, user, pass string) *gitHTTP {
 	t.Helper()
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
-		t.Skip("git not found")
+		t.Fatal("the git binary is needed to serve smart HTTP (git http-backend)")
 	}
 	g := &gitHTTP{user: user, pass: pass}
 	backend := &cgi.Handler{

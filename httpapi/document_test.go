@@ -3,8 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,41 +302,4 @@ func envFromDocument(doc *environmentDocument) *evaluator.Environment {
 		}
 	}
 	return env
-}
-
-// TestDumpDocumentCases writes the production document and the server's
-// answers for the sample identities to $GITFLAGS_DUMP_DIR (skipped when
-// unset), for checking an SDK's local evaluation against them.
-func TestDumpDocumentCases(t *testing.T) {
-	dir := os.Getenv("GITFLAGS_DUMP_DIR")
-	if dir == "" {
-		t.Skip("GITFLAGS_DUMP_DIR not set")
-	}
-	f := newFSFixture(t, "")
-	_, data, _ := f.document(fsProdServerKey)
-	if err := os.WriteFile(filepath.Join(dir, "document.json"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	type dumpCase struct {
-		Identifier string           `json:"identifier"`
-		Traits     map[string]any   `json:"traits"`
-		Flags      map[string][]any `json:"flags"` // name -> [enabled, value]
-	}
-	var cases []dumpCase
-	for i, tr := range fsSampleIdentities(200) {
-		id := fsIdentifierFor(i)
-		r := f.identify(fsProdServerKey, map[string]any{"identifier": id, "traits": tr, "transient": true})
-		c := dumpCase{Identifier: id, Traits: map[string]any{}, Flags: map[string][]any{}}
-		for _, t := range tr {
-			c.Traits[t["trait_key"].(string)] = t["trait_value"]
-		}
-		for _, fl := range r.Flags {
-			c.Flags[fl.Feature.Name] = []any{fl.Enabled, fl.Value}
-		}
-		cases = append(cases, c)
-	}
-	out, _ := json.Marshal(cases)
-	if err := os.WriteFile(filepath.Join(dir, "cases.json"), out, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -49,9 +49,9 @@ type documentState struct {
 	etag string
 	// flags holds, by feature key, a feature's flag object (enabled and
 	// value to be filled in per identity).
-	flags map[string]flagBase
-	// ordered holds the same in feature key order, the order evaluator
-	// results come in, so identify needs no map lookup per flag.
+	flags map[string]*flagBase
+	// ordered holds the same flag objects in feature key order, the order
+	// evaluator results come in, so identify needs no map lookup per flag.
 	ordered []*flagBase
 	// clientFlagsJSON and clientFlagJSON replace the /flags/ responses for
 	// client keys when some features are server-key-only; nil otherwise.
@@ -246,7 +246,7 @@ func docRules(rs []flagrepo.Rule) []docRule {
 func buildDocument(st *state, es *envState) error {
 	snap, e := st.snap, es.env
 	created := st.updated.Format(documentTimeFormat)
-	ds := documentState{flags: make(map[string]flagBase, len(snap.Features))}
+	ds := documentState{flags: make(map[string]*flagBase, len(snap.Features))}
 
 	doc := environmentDocument{
 		ID:                                e.ID,
@@ -332,8 +332,9 @@ func buildDocument(st *state, es *envState) error {
 			return fmt.Errorf("encode feature %s: %w", f.Key, err)
 		}
 		prefix := fmt.Appendf(nil, `{"id":%d,"feature":%s,"environment":%d,"identity":null,"feature_segment":null,"feature_state_value":`, ff.ID, feature, ff.Environment)
-		ds.flags[f.Key] = flagBase{flag: ff, prefix: prefix, serverOnly: f.ServerKeyOnly}
-		ds.ordered = append(ds.ordered, &flagBase{flag: ff, prefix: prefix, serverOnly: f.ServerKeyOnly})
+		fb := &flagBase{flag: ff, prefix: prefix, serverOnly: f.ServerKeyOnly}
+		ds.flags[f.Key] = fb
+		ds.ordered = append(ds.ordered, fb)
 	}
 
 	// Segments in id order: the order the SDK engines iterate them in.
@@ -387,7 +388,7 @@ func buildClientFlags(st *state, es *envState, ds *documentState) error {
 	ds.clientFlagJSON = map[string][]byte{}
 	list := []flagsmithFlag{}
 	for _, f := range es.model.EnvironmentFlags() {
-		if (hide && !f.Enabled) || ds.flags[f.Name].serverOnly {
+		if fb := ds.flags[f.Name]; (hide && !f.Enabled) || (fb != nil && fb.serverOnly) {
 			continue
 		}
 		ff := newFlagsmithFlag(st.snap, es.env, &f)

@@ -381,9 +381,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 		var base *flagBase
 		if i < len(ordered) && ordered[i].flag.Feature.Name == f.Name {
 			base = ordered[i]
-		} else if b, ok := es.document.flags[f.Name]; ok {
-			base = &b
-		} else {
+		} else if base = es.document.flags[f.Name]; base == nil {
 			continue
 		}
 		if (hide && !f.Enabled) || (base.serverOnly && !server) {

@@ -2,20 +2,28 @@ package gitstore
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // RemoteName is the name of the remote a clone made by Clone fetches from.
@@ -41,9 +49,10 @@ type Credentials struct {
 	// is either "username:password" or a bare token, which is sent as the
 	// password of user TokenUsername. Surrounding white space is ignored.
 	PasswordFile string
-	// SSHKeyFile is a private key (PEM or OpenSSH format) for ssh:// and
-	// scp-like (git@host:path) remotes. Without it, the SSH agent
-	// (SSH_AUTH_SOCK) is asked.
+	// SSHKeyFile is a private key (OpenSSH format, or PEM: PKCS#1, PKCS#8,
+	// SEC 1; ed25519, ECDSA or RSA) for ssh:// and scp-like (git@host:path)
+	// remotes. Without it, the keys of the SSH agent (SSH_AUTH_SOCK) are
+	// offered. Either way the SSH user is the URL's, else "git".
 	SSHKeyFile string
 	// SSHKeyPassphraseFile holds the key's passphrase on its first line, if
 	// the key is encrypted.
@@ -51,7 +60,9 @@ type Credentials struct {
 	// SSHKnownHostsFile lists the remote's host keys in OpenSSH known_hosts
 	// format. Empty means the files of the SSH_KNOWN_HOSTS environment
 	// variable, else ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts. A host
-	// key that is not listed is refused.
+	// key that is not listed is refused (ErrHostKey); the client asks the
+	// host for the key types listed for it, so listing one of a host's keys
+	// is enough.
 	SSHKnownHostsFile string
 }
 
@@ -162,13 +173,14 @@ func clone(ctx context.Context, rawURL, dir string, opts RemoteOptions) (*Repo, 
 	}
 	branch := opts.Branch
 	if branch == "" {
-		auth, secrets, err := authFor(rawURL, opts.Auth)
+		auth, err := authFor(ctx, rawURL, opts.Auth)
 		if err != nil {
 			return nil, err
 		}
-		refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})
+		refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth.method})
+		auth.Close()
 		if err != nil {
-			return nil, explain(err, rawURL, "", opts.Auth, secrets)
+			return nil, explain(err, rawURL, "", opts.Auth, auth)
 		}
 		for _, ref := range refs {
 			if ref.Name() == plumbing.HEAD && ref.Type() == plumbing.SymbolicReference && ref.Target().IsBranch() {
@@ -252,10 +264,11 @@ func (r *Repo) Fetch(ctx context.Context, opts RemoteOptions) (changed bool, err
 	ref := plumbing.ReferenceName(RemoteRef(branch))
 	before := r.refHash(ref)
 
-	auth, secrets, err := authFor(rawURL, opts.Auth)
+	auth, err := authFor(ctx, rawURL, opts.Auth)
 	if err != nil {
 		return false, fmt.Errorf("fetch %s: %w", ScrubURL(rawURL), err)
 	}
+	defer auth.Close()
 	// A separate go-git repository (and storage) for fetches, so that reads
 	// through r need not wait for the network. It is kept: it caches the
 	// pack indexes, which are costly to load.
@@ -269,14 +282,14 @@ func (r *Repo) Fetch(ctx context.Context, opts RemoteOptions) (changed bool, err
 	err = repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: RemoteName,
 		RefSpecs:   []config.RefSpec{spec},
-		Auth:       auth,
+		Auth:       auth.method,
 		Tags:       git.NoTags,
 		Force:      true,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		// Start afresh next time: the storage may hold a half-written state.
 		_ = r.closeFetchRepo()
-		return false, explain(err, rawURL, branch, opts.Auth, secrets)
+		return false, explain(err, rawURL, branch, opts.Auth, auth)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -290,7 +303,7 @@ func (r *Repo) Fetch(ctx context.Context, opts RemoteOptions) (changed bool, err
 			_ = r.repo.Storer.SetReference(plumbing.NewHashReference(ref, before))
 		}
 		return false, fmt.Errorf("fetch %s: the fetched branch %q cannot be read (a corrupt or incomplete pack from the remote?): %w; keeping %s",
-			ScrubURL(rawURL), branch, scrub(err, secrets...), before)
+			ScrubURL(rawURL), branch, scrub(err, auth.secrets...), before)
 	}
 	return after != before, nil
 }
@@ -344,15 +357,24 @@ var (
 	// ErrCredentials means the remote refused the credentials (or asked for
 	// some and none were given).
 	ErrCredentials = errors.New("the remote refused the credentials")
+	// ErrHostKey means the SSH server's host key is not in the known_hosts
+	// file, or does not match the key listed there for that host.
+	ErrHostKey = errors.New("the SSH host key is not trusted")
 )
 
 // explain turns a go-git fetch error into a message naming the problem,
 // without secrets.
-func explain(err error, rawURL, branch string, auth Credentials, secrets []string) error {
+func explain(err error, rawURL, branch string, auth Credentials, used *remoteAuth) error {
 	safe := ScrubURL(rawURL)
 	var cause string
 	var kind error
+	var hostKey *hostKeyError
 	switch {
+	case errors.As(err, &hostKey):
+		cause = hostKey.msg // err is an ErrHostKey already
+	case used.sshUser != "" && sshAuthFailed(err):
+		kind = ErrCredentials
+		cause = fmt.Sprintf("the SSH server refused %s for user %q: check that the public key may read the repository (as a deploy key, or a key of that user's account), and the user name in the URL", used.identity, used.sshUser)
 	case errors.Is(err, git.NoMatchingRefSpecError{}):
 		kind = ErrBranchNotFound
 		cause = fmt.Sprintf("branch %q does not exist on the remote (deleted, renamed, or never pushed); the last fetched commit is kept", branch)
@@ -377,7 +399,7 @@ func explain(err error, rawURL, branch string, auth Credentials, secrets []strin
 		cause = err.Error()
 	}
 	msg := ScrubURL(fmt.Sprintf("fetch %s: %s", safe, cause))
-	for _, s := range secrets {
+	for _, s := range used.secrets {
 		if len(s) >= 4 {
 			msg = strings.ReplaceAll(msg, s, "***")
 		}
@@ -388,61 +410,320 @@ func explain(err error, rawURL, branch string, auth Credentials, secrets []strin
 	return &scrubbed{msg: msg, err: err}
 }
 
+// sshAuthFailed reports whether err says that the SSH server accepted none
+// of the keys offered. golang.org/x/crypto/ssh has no error value for it.
+func sshAuthFailed(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "ssh: unable to authenticate") || strings.Contains(msg, "Too many authentication failures")
+}
+
+// remoteAuth is how one fetch authenticates to the remote.
+type remoteAuth struct {
+	method  transport.AuthMethod // nil: none
+	secrets []string             // to keep out of errors
+	// For SSH: the user, and what is offered to the server, for messages.
+	sshUser, identity string
+	close             func() // releases the SSH agent connection
+}
+
+// Close releases what the auth method holds.
+func (a *remoteAuth) Close() {
+	if a.close != nil {
+		a.close()
+		a.close = nil
+	}
+}
+
 // authFor builds the auth method for rawURL from creds, reading the secret
-// files now. It also returns the secrets, to keep them out of errors.
-func authFor(rawURL string, creds Credentials) (transport.AuthMethod, []string, error) {
+// files now; ctx bounds SSH connections made with it. Close the result
+// after use.
+func authFor(ctx context.Context, rawURL string, creds Credentials) (*remoteAuth, error) {
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("not a repository URL: %w", scrub(err))
+		return nil, fmt.Errorf("not a repository URL: %w", scrub(err))
 	}
-	var secrets []string
+	a := &remoteAuth{}
 	if ep.Password != "" {
-		secrets = append(secrets, ep.Password, url.QueryEscape(ep.Password))
+		a.secrets = append(a.secrets, ep.Password, url.QueryEscape(ep.Password))
 	}
 	switch ep.Protocol {
 	case "http", "https":
 		if creds.PasswordFile == "" {
-			return nil, secrets, nil
+			return a, nil
 		}
 		user, pass, err := readPasswordFile(creds.PasswordFile)
 		if err != nil {
-			return nil, secrets, err
+			return nil, err
 		}
-		secrets = append(secrets, pass)
-		return &githttp.BasicAuth{Username: user, Password: pass}, secrets, nil
+		a.secrets = append(a.secrets, pass)
+		a.method = &githttp.BasicAuth{Username: user, Password: pass}
+		return a, nil
 	case "ssh":
-		if creds.SSHKeyFile == "" {
-			return nil, secrets, nil // go-git asks the SSH agent
+		if err := a.ssh(ctx, ep, creds); err != nil {
+			a.Close()
+			return nil, scrub(err, a.secrets...)
 		}
-		user := ep.User
-		if user == "" {
-			user = "git"
-		}
+		return a, nil
+	default:
+		return a, nil
+	}
+}
+
+// ssh sets a up for an SSH remote: the key file's key, or else the SSH
+// agent's keys, and a host key check against the known_hosts files that
+// asks the host for the key types listed for it.
+func (a *remoteAuth) ssh(ctx context.Context, ep *transport.Endpoint, creds Credentials) error {
+	a.sshUser = ep.User
+	if a.sshUser == "" {
+		a.sshUser = gitssh.DefaultUsername
+	}
+	var method gitssh.AuthMethod
+	var hostKeys *gitssh.HostKeyCallbackHelper
+	if creds.SSHKeyFile != "" {
 		var pass string
 		if creds.SSHKeyPassphraseFile != "" {
 			line, err := firstLine(creds.SSHKeyPassphraseFile, "SSH key passphrase file")
 			if err != nil {
-				return nil, secrets, err
+				return err
 			}
 			pass = line
-			secrets = append(secrets, pass)
+			a.secrets = append(a.secrets, pass)
 		}
-		keys, err := gitssh.NewPublicKeysFromFile(user, creds.SSHKeyFile, pass)
+		signer, err := readSSHKey(creds.SSHKeyFile, pass, creds.SSHKeyPassphraseFile)
 		if err != nil {
-			return nil, secrets, fmt.Errorf("read SSH key %s: %w", creds.SSHKeyFile, scrub(err, secrets...))
+			return err
 		}
-		files := []string{}
-		if creds.SSHKnownHostsFile != "" {
-			files = append(files, creds.SSHKnownHostsFile)
+		a.identity = fmt.Sprintf("the key in %s (%s %s)", creds.SSHKeyFile, signer.PublicKey().Type(), ssh.FingerprintSHA256(signer.PublicKey()))
+		keys := &gitssh.PublicKeys{User: a.sshUser, Signer: signer}
+		method, hostKeys = keys, &keys.HostKeyCallbackHelper
+	} else {
+		// go-git's own agent auth never closes its connection to the agent.
+		sock := os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return errors.New("no SSH key: give a private key file (--ssh-key), or run an SSH agent that holds the key (SSH_AUTH_SOCK is not set)")
 		}
-		cb, err := gitssh.NewKnownHostsCallback(files...)
+		conn, err := (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		if err != nil {
-			return nil, secrets, fmt.Errorf("read SSH known hosts: %w", err)
+			return fmt.Errorf("no SSH key file given, and the SSH agent (SSH_AUTH_SOCK) cannot be reached: %w", err)
 		}
-		keys.HostKeyCallback = cb
-		return keys, secrets, nil
+		a.close = func() { conn.Close() }
+		a.identity = fmt.Sprintf("the keys of the SSH agent at %s (SSH_AUTH_SOCK)", sock)
+		keys := &gitssh.PublicKeysCallback{User: a.sshUser, Callback: agent.NewClient(conn).Signers}
+		method, hostKeys = keys, &keys.HostKeyCallbackHelper
+	}
+
+	files, err := knownHostsFiles(creds.SSHKnownHostsFile)
+	if err != nil {
+		return err
+	}
+	db, err := gitssh.NewKnownHostsDb(files...)
+	if err != nil {
+		return fmt.Errorf("read SSH known hosts %s: %w", strings.Join(files, ", "), err)
+	}
+	check := db.HostKeyCallback()
+	hostKeys.HostKeyCallback = func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		if err := check(hostname, remote, key); err != nil {
+			return newHostKeyError(hostname, key, files, err)
+		}
+		return nil
+	}
+	// Without this the client asks for the key type it prefers, and a host
+	// that has several (GitHub, GitLab) is refused when known_hosts lists
+	// another one of its keys.
+	hostKeys.HostKeyAlgorithms = db.HostKeyAlgorithms(sshAddress(ep))
+	a.method = &sshAuth{AuthMethod: method, ctx: ctx}
+	return nil
+}
+
+// readSSHKey reads a private key file, decrypting it with pass when it is
+// encrypted. Errors name the file and the problem, never the content.
+func readSSHKey(path, pass, passFile string) (ssh.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read SSH key: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(data)
+	var encrypted *ssh.PassphraseMissingError
+	if errors.As(err, &encrypted) {
+		if pass == "" {
+			return nil, fmt.Errorf("SSH key %s is protected by a passphrase and no passphrase was given: use a key without one (e.g. a deploy key made for this server), or give no key file and load the key into an SSH agent (SSH_AUTH_SOCK)", path)
+		}
+		signer, err = ssh.ParsePrivateKeyWithPassphrase(data, []byte(pass))
+		if errors.Is(err, x509.IncorrectPasswordError) {
+			return nil, fmt.Errorf("SSH key %s: the passphrase read from %s is wrong", path, passFile)
+		}
+	}
+	if err != nil {
+		if _, _, _, _, perr := ssh.ParseAuthorizedKey(data); perr == nil {
+			return nil, fmt.Errorf("SSH key %s is a public key: give the private key file (usually the same name without .pub)", path)
+		}
+		return nil, fmt.Errorf("SSH key %s is not a private key in a format gitflags reads (OpenSSH, or PEM: PKCS#1, PKCS#8, SEC 1): %w", path, err)
+	}
+	return signer, nil
+}
+
+// knownHostsFiles returns the known_hosts files to check host keys
+// against: the one given, else those of $SSH_KNOWN_HOSTS, else
+// ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts, the ones that exist.
+func knownHostsFiles(given string) ([]string, error) {
+	if given != "" {
+		if _, err := os.Stat(given); err != nil {
+			return nil, fmt.Errorf("read SSH known hosts file: %w", err)
+		}
+		return []string{given}, nil
+	}
+	candidates := filepath.SplitList(os.Getenv("SSH_KNOWN_HOSTS"))
+	if len(candidates) == 0 {
+		if home, err := os.UserHomeDir(); err == nil {
+			candidates = append(candidates, filepath.Join(home, ".ssh", "known_hosts"))
+		}
+		candidates = append(candidates, "/etc/ssh/ssh_known_hosts")
+	}
+	var found []string
+	for _, f := range candidates {
+		if _, err := os.Stat(f); err == nil {
+			found = append(found, f)
+		}
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("no SSH known hosts file (none of %s exists): give a known_hosts file that lists the host's key (--ssh-known-hosts)", strings.Join(candidates, ", "))
+	}
+	return found, nil
+}
+
+// sshAddress returns the host:port go-git's SSH transport connects to for
+// ep (and checks the host key of): ssh_config's Hostname and Port for the
+// URL's host when there is such an entry, as go-git does.
+func sshAddress(ep *transport.Endpoint) string {
+	host, port := ep.Host, ep.Port
+	if cfg := gitssh.DefaultSSHConfig; cfg != nil {
+		if h := cfg.Get(ep.Host, "Hostname"); h != "" {
+			host = h
+			if p, err := strconv.Atoi(cfg.Get(ep.Host, "Port")); err == nil {
+				port = p
+			}
+		}
+	}
+	if port <= 0 {
+		port = gitssh.DefaultPort
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// hostKeyError is a refused SSH host key. Its message says what to check;
+// it unwraps to ErrHostKey and the known_hosts error.
+type hostKeyError struct {
+	msg string
+	err error
+}
+
+func (e *hostKeyError) Error() string   { return e.msg }
+func (e *hostKeyError) Unwrap() []error { return []error{ErrHostKey, e.err} }
+
+func newHostKeyError(hostname string, key ssh.PublicKey, files []string, err error) error {
+	host := knownhosts.Normalize(hostname)
+	presented := key.Type() + " " + ssh.FingerprintSHA256(key)
+	var keyErr *knownhosts.KeyError
+	var revoked *knownhosts.RevokedError
+	var msg string
+	switch {
+	case errors.As(err, &revoked):
+		msg = fmt.Sprintf("the SSH host key of %s (%s) is marked @revoked in %s:%d; refusing to connect", host, presented, revoked.Revoked.Filename, revoked.Revoked.Line)
+	case errors.As(err, &keyErr) && len(keyErr.Want) > 0:
+		var listed []string
+		for _, k := range keyErr.Want {
+			listed = append(listed, fmt.Sprintf("%s %s at %s:%d", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
+		}
+		msg = fmt.Sprintf("the SSH host key of %s (%s) does not match the key known_hosts lists for it (%s): the host changed its key, or someone is intercepting the connection; check with the host's administrators before changing known_hosts",
+			host, presented, strings.Join(listed, "; "))
+	case errors.As(err, &keyErr):
+		scan := "ssh-keyscan " + hostname
+		if h, port, perr := net.SplitHostPort(hostname); perr == nil {
+			scan = "ssh-keyscan " + h
+			if port != strconv.Itoa(gitssh.DefaultPort) {
+				scan = "ssh-keyscan -p " + port + " " + h
+			}
+		}
+		msg = fmt.Sprintf("the SSH host key of %s (%s) is not listed in %s: check that fingerprint against the one the host publishes, then add the key (e.g. %s >> %s)",
+			host, presented, strings.Join(files, ", "), scan, files[0])
 	default:
-		return nil, secrets, nil
+		msg = fmt.Sprintf("checking the SSH host key of %s (%s) against %s: %v", host, presented, strings.Join(files, ", "), err)
+	}
+	return &hostKeyError{msg: msg, err: err}
+}
+
+// sshAuth is an SSH auth method bound to the context of one fetch, which
+// bounds connecting: go-git's SSH transport connects without a context.
+type sshAuth struct {
+	gitssh.AuthMethod
+	ctx context.Context
+}
+
+// ClientConfig is the wrapped method's, with the TCP connect timeout set to
+// the time left before the context's deadline.
+func (a *sshAuth) ClientConfig() (*ssh.ClientConfig, error) {
+	if err := a.ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := a.AuthMethod.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	if deadline, ok := a.ctx.Deadline(); ok {
+		cfg.Timeout = max(time.Until(deadline), time.Millisecond)
+	}
+	return cfg, nil
+}
+
+func init() {
+	client.InstallProtocol("ssh", sshTransport{})
+}
+
+// sshTransport is go-git's SSH transport, except that opening a session
+// with an *sshAuth gives up when its context is done. go-git connects (TCP,
+// SSH handshake, authentication, starting the command) without a context,
+// so a server that accepts the connection and never answers would hold a
+// fetch forever. The abandoned attempt ends on its own when the server
+// closes the connection; a session it opens late is closed unused.
+type sshTransport struct{}
+
+func (sshTransport) NewUploadPackSession(ep *transport.Endpoint, auth transport.AuthMethod) (transport.UploadPackSession, error) {
+	return openSSH(ep, auth, func() (transport.UploadPackSession, error) {
+		return gitssh.DefaultClient.NewUploadPackSession(ep, auth)
+	})
+}
+
+func (sshTransport) NewReceivePackSession(ep *transport.Endpoint, auth transport.AuthMethod) (transport.ReceivePackSession, error) {
+	return openSSH(ep, auth, func() (transport.ReceivePackSession, error) {
+		return gitssh.DefaultClient.NewReceivePackSession(ep, auth)
+	})
+}
+
+func openSSH[S interface{ Close() error }](ep *transport.Endpoint, auth transport.AuthMethod, open func() (S, error)) (S, error) {
+	a, ok := auth.(*sshAuth)
+	if !ok || a.ctx.Done() == nil {
+		return open()
+	}
+	type opened struct {
+		s   S
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		s, err := open()
+		done <- opened{s, err}
+	}()
+	select {
+	case o := <-done:
+		return o.s, o.err
+	case <-a.ctx.Done():
+		go func() {
+			if o := <-done; o.err == nil {
+				o.s.Close()
+			}
+		}()
+		var zero S
+		return zero, fmt.Errorf("no answer from the SSH server at %s in time: %w", sshAddress(ep), a.ctx.Err())
 	}
 }
 

@@ -44,10 +44,10 @@ GitHub/GitLab webhooks. Git credentials are read from files on every fetch.
 Every flag can also be set by an environment variable (GITFLAGS_REPO,
 GITFLAGS_BRANCH, GITFLAGS_LISTEN, GITFLAGS_DATA, GITFLAGS_LOG_FORMAT,
 GITFLAGS_INTERVAL, GITFLAGS_WATCH_WORKTREE, GITFLAGS_CREDENTIALS_FILE,
-GITFLAGS_SSH_KEY, GITFLAGS_SSH_KNOWN_HOSTS) or by a JSON config file
+GITFLAGS_SSH_KEY, GITFLAGS_SSH_KEY_PASSPHRASE_FILE, GITFLAGS_SSH_KNOWN_HOSTS) or by a JSON config file
 (--config or GITFLAGS_CONFIG) with the keys "repo", "branch", "listen",
 "data", "log_format", "interval", "watch_worktree", "credentials_file",
-"ssh_key", "ssh_known_hosts". Flags win over environment variables, which
+"ssh_key", "ssh_key_passphrase_file", "ssh_known_hosts". Flags win over environment variables, which
 win over the config file.`
 
 // serveConfig is the server's configuration, from flags, environment and file.
@@ -62,6 +62,7 @@ type serveConfig struct {
 	CredentialsFile string `json:"credentials_file"`
 	SSHKey          string `json:"ssh_key"`
 	SSHKnownHosts   string `json:"ssh_known_hosts"`
+	SSHPassphrase   string `json:"ssh_key_passphrase_file"`
 }
 
 func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
@@ -77,6 +78,7 @@ func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&flags.CredentialsFile, "credentials-file", "", "file with 'username:password' or a token for an https remote (re-read on every fetch)")
 	fs.StringVar(&flags.SSHKey, "ssh-key", "", "private key file for an ssh remote")
 	fs.StringVar(&flags.SSHKnownHosts, "ssh-known-hosts", "", "known_hosts file for an ssh remote")
+	fs.StringVar(&flags.SSHPassphrase, "ssh-key-passphrase-file", "", "file whose first line is the passphrase of --ssh-key (re-read on every fetch)")
 	configPath := fs.String("config", "", "JSON config file")
 	if err := parseFlags(fs, args); err != nil {
 		return serveConfig{}, err
@@ -97,7 +99,7 @@ func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&file); err != nil {
-			return cfg, usageError("config %s: %v (known keys: repo, branch, listen, data, log_format, interval, watch_worktree, credentials_file, ssh_key, ssh_known_hosts)", *configPath, err)
+			return cfg, usageError("config %s: %v (known keys: repo, branch, listen, data, log_format, interval, watch_worktree, credentials_file, ssh_key, ssh_key_passphrase_file, ssh_known_hosts)", *configPath, err)
 		}
 		overlay(&cfg, file)
 	}
@@ -106,7 +108,7 @@ func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 		Data: os.Getenv("GITFLAGS_DATA"), LogFormat: os.Getenv("GITFLAGS_LOG_FORMAT"),
 		Interval: os.Getenv("GITFLAGS_INTERVAL"), WatchWorktree: os.Getenv("GITFLAGS_WATCH_WORKTREE"),
 		CredentialsFile: os.Getenv("GITFLAGS_CREDENTIALS_FILE"), SSHKey: os.Getenv("GITFLAGS_SSH_KEY"),
-		SSHKnownHosts: os.Getenv("GITFLAGS_SSH_KNOWN_HOSTS"),
+		SSHKnownHosts: os.Getenv("GITFLAGS_SSH_KNOWN_HOSTS"), SSHPassphrase: os.Getenv("GITFLAGS_SSH_KEY_PASSPHRASE_FILE"),
 	})
 	overlay(&cfg, flags)
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
@@ -137,7 +139,7 @@ func overlay(dst *serveConfig, src serveConfig) {
 		{&dst.Repo, &src.Repo}, {&dst.Branch, &src.Branch}, {&dst.Listen, &src.Listen},
 		{&dst.Data, &src.Data}, {&dst.LogFormat, &src.LogFormat}, {&dst.Interval, &src.Interval},
 		{&dst.WatchWorktree, &src.WatchWorktree}, {&dst.CredentialsFile, &src.CredentialsFile},
-		{&dst.SSHKey, &src.SSHKey}, {&dst.SSHKnownHosts, &src.SSHKnownHosts},
+		{&dst.SSHKey, &src.SSHKey}, {&dst.SSHKnownHosts, &src.SSHKnownHosts}, {&dst.SSHPassphrase, &src.SSHPassphrase},
 	} {
 		if *p.s != "" {
 			*p.d = *p.s
@@ -161,7 +163,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	interval, _ := time.ParseDuration(cfg.Interval)
 	watchWorktree, _ := strconv.ParseBool(cfg.WatchWorktree)
-	auth := gitstore.Credentials{PasswordFile: cfg.CredentialsFile, SSHKeyFile: cfg.SSHKey, SSHKnownHostsFile: cfg.SSHKnownHosts}
+	auth := gitstore.Credentials{PasswordFile: cfg.CredentialsFile, SSHKeyFile: cfg.SSHKey, SSHKeyPassphraseFile: cfg.SSHPassphrase, SSHKnownHostsFile: cfg.SSHKnownHosts}
 
 	repoPath, created, remote := cfg.Repo, false, isURL(cfg.Repo)
 	var repo *gitstore.Repo

@@ -31,6 +31,9 @@ type Model struct {
 	pool     sync.Pool
 	nSegs    int
 	idSegRes SegmentResult
+	// src is what a model compiled from a repository snapshot keeps for the
+	// next compile to reuse (see CompileSnapshot); nil for Compile.
+	src *snapSource
 }
 
 type cfeature struct {
@@ -137,9 +140,9 @@ type ccond struct {
 
 // builder holds compile-time state.
 type builder struct {
-	env   *Environment
-	m     *Model
-	slots map[string]int32
+	envKey, envName string // for $.environment.key and $.environment.name
+	m               *Model
+	slots           map[string]int32 // trait name -> slot, as in m.slotNames
 }
 
 func (b *builder) slot(name string) int32 {
@@ -162,14 +165,9 @@ func Compile(env *Environment) (*Model, error) {
 	if env == nil {
 		return nil, errors.New("evaluator: nil environment")
 	}
-	m := &Model{
-		envKey:   env.Key,
-		envName:  env.Name,
-		byName:   make(map[string]int, len(env.Features)),
-		idSlot:   -1,
-		idSegRes: SegmentResult{Name: IdentityOverridesSegment, Metadata: identityOverridesMetadata},
-	}
-	b := &builder{env: env, m: m, slots: map[string]int32{}}
+	m := newModel(env.Key, env.Name)
+	m.byName = make(map[string]int, len(env.Features))
+	b := m.newBuilder()
 
 	m.features = make([]cfeature, len(env.Features))
 	for i := range env.Features {
@@ -186,12 +184,11 @@ func Compile(env *Environment) (*Model, error) {
 	}
 
 	m.segments = make([]csegment, len(env.Segments))
-	m.nSegs = len(env.Segments)
 	for si := range env.Segments {
 		s := &env.Segments[si]
 		cs := csegment{key: s.Key, result: SegmentResult{Name: s.Name, Metadata: s.Metadata}}
 		var err error
-		if cs.rules, err = b.rules(s.Rules, s, "rule"); err != nil {
+		if cs.rules, err = b.rules(s.Rules, s.Name, "rule"); err != nil {
 			return nil, err
 		}
 		m.segments[si] = cs
@@ -219,19 +216,21 @@ func Compile(env *Environment) (*Model, error) {
 		m.idOverrides = make(map[string][]idOverride, len(env.IdentityOverrides))
 		reason := "TARGETING_MATCH; segment=" + IdentityOverridesSegment
 		for ident, ovs := range env.IdentityOverrides {
-			var list []idOverride
+			list := make([]idOverride, 0, len(ovs))
 			for oi := range ovs {
 				o := &ovs[oi]
-				fi, ok := m.byName[o.Name]
-				if !ok || slices.ContainsFunc(list, func(x idOverride) bool { return x.feature == fi }) {
-					continue // unknown feature, or shadowed by an earlier override
+				if fi, ok := m.byName[o.Name]; ok {
+					list = append(list, idOverride{feature: fi, ov: compileOverride(o, &env.Features[fi], reason)})
 				}
-				list = append(list, idOverride{feature: fi, ov: compileOverride(o, &env.Features[fi], reason)})
-				m.features[fi].hasIDOv = true
 			}
+			// By feature; the first override of a feature shadows later ones.
+			slices.SortStableFunc(list, func(a, b idOverride) int { return cmp.Compare(a.feature, b.feature) })
+			list = slices.CompactFunc(list, func(a, b idOverride) bool { return a.feature == b.feature })
 			if len(list) > 0 {
-				slices.SortFunc(list, func(a, b idOverride) int { return cmp.Compare(a.feature, b.feature) })
-				m.idOverrides[ident] = list
+				for _, io := range list {
+					m.features[io.feature].hasIDOv = true
+				}
+				m.idOverrides[ident] = slices.Clip(list)
 			}
 		}
 		if len(m.idOverrides) > 0 {
@@ -239,18 +238,59 @@ func Compile(env *Environment) (*Model, error) {
 		}
 	}
 	for i := range m.features {
-		f := &m.features[i]
-		f.static = len(f.cands) == 0 && len(f.variants) == 0 && !f.hasIDOv
+		m.features[i].setStatic()
 	}
-
-	nSlots := len(m.slotNames)
-	m.pool.New = func() any {
-		return &evalState{seg: make([]uint8, m.nSegs), slots: make([]cval, nSlots)}
-	}
-	st := m.getState(nil)
-	m.env = Result{Flags: st.appendFlags(make([]Flag, 0, len(m.features))), Segments: st.appendSegments(nil)}
-	m.putState(st)
+	m.finish()
 	return m, nil
+}
+
+func newModel(envKey, envName string) *Model {
+	return &Model{
+		envKey:   envKey,
+		envName:  envName,
+		idSlot:   -1,
+		idSegRes: SegmentResult{Name: IdentityOverridesSegment, Metadata: identityOverridesMetadata},
+	}
+}
+
+func (m *Model) newBuilder() *builder {
+	return &builder{envKey: m.envKey, envName: m.envName, m: m, slots: map[string]int32{}}
+}
+
+// setStatic records whether the feature's result never depends on the
+// context.
+func (f *cfeature) setStatic() {
+	f.static = len(f.cands) == 0 && len(f.variants) == 0 && !f.hasIDOv
+}
+
+// finish completes a model whose features, segments, identity overrides and
+// slots are in place: it sets up the evaluation state pool and precomputes
+// the evaluation without identity.
+func (m *Model) finish() {
+	m.prepare()
+	st := m.compileState()
+	m.env = Result{Flags: st.appendFlags(make([]Flag, 0, len(m.features))), Segments: st.appendSegments(nil)}
+}
+
+// prepare is finish but for the evaluation without identity. It does not
+// modify the features, which may be shared with another model.
+func (m *Model) prepare() {
+	m.nSegs = len(m.segments)
+	nSegs, nSlots := m.nSegs, len(m.slotNames)
+	m.pool.New = func() any {
+		return &evalState{seg: make([]uint8, nSegs), slots: make([]cval, nSlots)}
+	}
+}
+
+// compileState returns a state for evaluating without identity while
+// compiling. It does not come from the pool: a pool in use stays reachable
+// until the second garbage collection after its last use, and with it the
+// whole model, which would keep every model ever compiled in memory for a
+// while, a lot of it for large environments compiled often.
+func (m *Model) compileState() *evalState {
+	st := m.pool.New().(*evalState)
+	st.m = m
+	return st
 }
 
 func compileVariants(vs []Variant) []cvariant {
@@ -282,7 +322,7 @@ func compileOverride(o *Override, f *Feature, reason string) *cover {
 	}
 }
 
-func (b *builder) rules(rs []Rule, s *Segment, path string) ([]crule, error) {
+func (b *builder) rules(rs []Rule, segment, path string) ([]crule, error) {
 	if len(rs) == 0 {
 		return nil, nil
 	}
@@ -298,19 +338,19 @@ func (b *builder) rules(rs []Rule, s *Segment, path string) ([]crule, error) {
 		case RuleNone:
 			out[i].typ = ruleNone
 		default:
-			return nil, fmt.Errorf("segment %q %s: unknown rule type %q", s.Name, p, r.Type)
+			return nil, fmt.Errorf("segment %q %s: unknown rule type %q", segment, p, r.Type)
 		}
 		if len(r.Conditions) > 0 {
 			out[i].conds = make([]ccond, len(r.Conditions))
 			for ci := range r.Conditions {
 				c, err := b.condition(&r.Conditions[ci])
 				if err != nil {
-					return nil, fmt.Errorf("segment %q %s condition %d: %w", s.Name, p, ci, err)
+					return nil, fmt.Errorf("segment %q %s condition %d: %w", segment, p, ci, err)
 				}
 				out[i].conds[ci] = c
 			}
 		}
-		sub, err := b.rules(r.Rules, s, p+" sub-rule")
+		sub, err := b.rules(r.Rules, segment, p+" sub-rule")
 		if err != nil {
 			return nil, err
 		}
@@ -408,9 +448,9 @@ func (b *builder) accessor(prop string) accessor {
 		if len(steps) == 2 {
 			switch steps[1].name {
 			case "key":
-				a.kind, a.konst = accConst, coerceString(b.env.Key)
+				a.kind, a.konst = accConst, coerceString(b.envKey)
 			case "name":
-				a.kind, a.konst = accConst, coerceString(b.env.Name)
+				a.kind, a.konst = accConst, coerceString(b.envName)
 			}
 		}
 	case "identity":

@@ -3,8 +3,10 @@
 //
 // An Environment (features, segments, identity overrides) is compiled once
 // into an immutable Model; the Model then evaluates flags for any number of
-// identities concurrently. The package knows nothing of HTTP, Git or the
-// repository format.
+// identities concurrently. CompileSnapshot compiles the environments of a
+// flagrepo.Snapshot directly and, given the models of the previous
+// snapshot, reuses the compiled form of every unchanged document. The
+// package knows nothing of HTTP or Git.
 //
 // # Precedence
 //

@@ -18,7 +18,7 @@ func templateModels(t *testing.T) map[string]*Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	models, err := CompileSnapshot(snap)
+	models, err := CompileSnapshot(snap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

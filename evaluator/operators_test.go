@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -517,5 +518,38 @@ func TestSegmentOverrideVariants(t *testing.T) {
 	f, _ = m.Flag("f", &Identity{Identifier: "u", Traits: map[string]any{"t": 1}})
 	if f.Value != "seg" || f.Variant != ControlVariant || f.Reason != "TARGETING_MATCH; segment=seg" {
 		t.Errorf("segment override control: %+v", f)
+	}
+}
+
+// TestIdentityOverrideShadowing: of several overrides of one feature for an
+// identifier, the first applies, whatever the order of the features; an
+// identifier may override many features (quickly: this used to be
+// quadratic).
+func TestIdentityOverrideShadowing(t *testing.T) {
+	const n = 20000
+	env := &Environment{Key: "k", Name: "prod"}
+	var ovs []Override
+	for i := range n {
+		name := fmt.Sprintf("f%05d", i)
+		env.Features = append(env.Features, Feature{Key: fmt.Sprint(i), Name: name, Value: "default"})
+		ovs = append(ovs, Override{Name: fmt.Sprintf("f%05d", n-1-i), Value: "first"})
+	}
+	ovs = append(ovs, Override{Name: "f00007", Value: "second"}, Override{Name: "ghost", Value: "x"}, Override{Name: "f00003", Value: "second"})
+	env.IdentityOverrides = map[string][]Override{"vip": ovs, "other": {{Name: "f00005", Value: "a"}, {Name: "f00005", Value: "b"}}}
+	m, err := Compile(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := m.AppendFlags(nil, &Identity{Identifier: "vip"})
+	for _, f := range flags {
+		if f.Value != "first" || f.Reason != "TARGETING_MATCH; segment=identity_overrides" {
+			t.Fatalf("%s: %+v", f.Name, f)
+		}
+	}
+	if f, _ := m.Flag("f00005", &Identity{Identifier: "other"}); f.Value != "a" {
+		t.Errorf("other: %+v", f)
+	}
+	if f, _ := m.Flag("f00006", &Identity{Identifier: "other"}); f.Value != "default" {
+		t.Errorf("other, feature without override: %+v", f)
 	}
 }

@@ -80,26 +80,32 @@ const layoutHelp = "a flag repository holds gitflags.json, features/<feature>.js
 // classify places a path in the layout, returning its kind, the key its name
 // gives, and the environment key for environment files.
 func classify(p string) (kind fileKind, key, env string) {
-	parts := strings.Split(p, "/")
-	if strings.HasPrefix(parts[0], ".") {
+	if strings.HasPrefix(p, ".") {
 		return kindIgnored, "", ""
 	}
-	switch {
-	case len(parts) == 1 && p == "gitflags.json":
+	dir, rest, nested := strings.Cut(p, "/")
+	name := p[strings.LastIndexByte(p, '/')+1:]
+	switch parts := strings.Count(p, "/") + 1; {
+	case !nested && p == "gitflags.json":
 		return kindSettings, "", ""
-	case len(parts) == 1 && !strings.HasSuffix(p, ".json"):
+	case !nested && !strings.HasSuffix(p, ".json"):
 		return kindIgnored, "", "" // README.md, CODEOWNERS, LICENSE, ...
-	case len(parts) == 2 && parts[0] == "features" && strings.HasSuffix(parts[1], ".json"):
-		return kindFeature, strings.TrimSuffix(parts[1], ".json"), ""
-	case len(parts) == 2 && parts[0] == "segments" && strings.HasSuffix(parts[1], ".json"):
-		return kindSegment, strings.TrimSuffix(parts[1], ".json"), ""
-	case len(parts) == 2 && parts[0] == "schemas" && strings.HasSuffix(parts[1], ".schema.json"):
+	case parts == 2 && dir == "features" && strings.HasSuffix(name, ".json"):
+		return kindFeature, strings.TrimSuffix(name, ".json"), ""
+	case parts == 2 && dir == "segments" && strings.HasSuffix(name, ".json"):
+		return kindSegment, strings.TrimSuffix(name, ".json"), ""
+	case parts == 2 && dir == "schemas" && strings.HasSuffix(name, ".schema.json"):
 		return kindIgnored, "", ""
-	case len(parts) == 3 && parts[0] == "environments" && parts[2] == "environment.json":
-		return kindEnvironment, parts[1], parts[1]
-	case len(parts) == 4 && parts[0] == "environments" && parts[2] == "features" && strings.HasSuffix(parts[3], ".json"):
-		return kindEnvironmentFeature, strings.TrimSuffix(parts[3], ".json"), parts[1]
-	case len(parts) >= 2 && parts[len(parts)-1] == "README.md":
+	case parts == 3 && dir == "environments" && name == "environment.json":
+		env, _, _ = strings.Cut(rest, "/")
+		return kindEnvironment, env, env
+	case parts == 4 && dir == "environments" && strings.HasSuffix(name, ".json"):
+		env, rest, _ = strings.Cut(rest, "/")
+		if sub, _, _ := strings.Cut(rest, "/"); sub == "features" {
+			return kindEnvironmentFeature, strings.TrimSuffix(name, ".json"), env
+		}
+	}
+	if nested && name == "README.md" {
 		return kindIgnored, "", "" // a README in any directory documents it
 	}
 	return kindUnknown, "", ""
@@ -112,16 +118,67 @@ func checkKey(key string) string {
 		return "empty key: the file or directory name must not be empty"
 	case len(key) > MaxKeyLength:
 		return fmt.Sprintf("key is %d characters long; at most %d are allowed", len(key), MaxKeyLength)
-	case !KeyPattern.MatchString(key):
+	case !validKey(key):
 		return fmt.Sprintf("key %q is not valid: use letters, digits, '_', '.' and '-', starting with a letter or digit", key)
 	}
 	return ""
 }
 
-// cachedFile is a parsed, per-file-valid document kept for reuse on reload.
-type cachedFile struct {
-	hash string
-	doc  any // *Settings, *Feature, *Segment, *Environment or *FeatureState
+// validKey reports whether key matches KeyPattern, without running it.
+func validKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return key != ""
+}
+
+// fileEntry is one file of a loaded tree, kept in the Snapshot so that the
+// next Load can tell what changed and reuse the rest.
+type fileEntry struct {
+	path, hash string
+	doc        any // *Settings, *Feature, *Segment, *Environment or *FeatureState; nil for ignored files
+	mode       FileMode
+	kind       fileKind
+}
+
+// fileIndex lists the files of a tree sorted by path, in chunks of about
+// indexChunk entries (none empty): a reload shares the chunks without a
+// change with the previous snapshot instead of copying every entry.
+type fileIndex [][]fileEntry
+
+// indexChunk is a variable for tests.
+var indexChunk = 256
+
+// chunkEntries splits entries (sorted by path) into an index. The chunks
+// share entries' array, capped so that nothing appends across them.
+func chunkEntries(x fileIndex, entries []fileEntry) fileIndex {
+	for len(entries) > 0 {
+		n := len(entries)
+		if n > 2*indexChunk {
+			n = indexChunk
+		}
+		x = append(x, entries[:n:n])
+		entries = entries[n:]
+	}
+	return x
+}
+
+// find returns the file at path, or nil.
+func (x fileIndex) find(path string) *fileEntry {
+	k, _ := slices.BinarySearchFunc(x, path, func(c []fileEntry, p string) int { return strings.Compare(c[len(c)-1].path, p) })
+	if k == len(x) {
+		return nil
+	}
+	i, ok := slices.BinarySearchFunc(x[k], path, func(e fileEntry, p string) int { return strings.Compare(e.path, p) })
+	if !ok {
+		return nil
+	}
+	return &x[k][i]
 }
 
 // parsed is the outcome of reading one file.
@@ -130,43 +187,100 @@ type parsed struct {
 	kind     fileKind
 	key, env string
 	doc      any
-	data     []byte // nil when reused from a previous snapshot
+	data     []byte // nil when not read
 	problems []Problem
-	reused   bool
+	reused   bool // doc is a previous snapshot's: a load without one would have read the file
 }
 
 // Load reads files into a Snapshot of revision rev. It returns a
 // *ValidationError listing every problem when the repository is invalid, and
-// other errors only when a file cannot be read. When prev is not nil, files
-// whose path and hash are unchanged reuse prev's parsed documents, so only
-// changed files are read; cross-file checks always run on the whole tree.
+// other errors only when a file cannot be read.
+//
+// When prev is not nil, files whose path and hash are unchanged reuse prev's
+// parsed documents (see Snapshot), so only changed files are read. When few
+// files changed, only the cross-file checks that depend on a changed file run
+// again; the result is the same as a load without prev, problems included.
 func Load(rev Revision, files []File, prev *Snapshot) (*Snapshot, error) {
+	return load(rev, files, prev, true)
+}
+
+// load is Load; reload false checks the whole tree even when few files
+// changed (for tests).
+func load(rev Revision, files []File, prev *Snapshot, reload bool) (*Snapshot, error) {
 	if len(files) > MaxFiles {
 		return nil, &ValidationError{Problems: []Problem{{File: ".", Message: fmt.Sprintf("the repository has %d files; at most %d are allowed", len(files), MaxFiles)}}}
 	}
-	files = slices.Clone(files)
-	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	files, unique := sortFiles(files)
+	if reload && prev != nil && len(prev.files) > 0 && unique {
+		if d := diffFiles(files, prev); d != nil {
+			return d.load(rev)
+		}
+	}
 	results := make([]parsed, len(files))
+	if err := parseFiles(results, files, prev); err != nil {
+		return nil, err
+	}
+	snap, problems := assemble(rev, results)
+	if len(problems) > 0 {
+		return nil, invalid(problems, func(path string) *parsed {
+			i, ok := slices.BinarySearchFunc(results, path, func(r parsed, p string) int { return strings.Compare(r.file.Path, p) })
+			if !ok {
+				return nil
+			}
+			return &results[i]
+		})
+	}
+	return snap, nil
+}
+
+// sortFiles returns files sorted by path, sorting a copy when they are not
+// already, and whether the paths are unique.
+func sortFiles(files []File) (sorted []File, unique bool) {
+	for i := 1; i < len(files); i++ {
+		if files[i-1].Path >= files[i].Path {
+			files = slices.Clone(files)
+			slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+			for i := 1; i < len(files); i++ {
+				if files[i-1].Path == files[i].Path {
+					return files, false
+				}
+			}
+			return files, true
+		}
+	}
+	return files, true
+}
+
+// parseFiles parses files into results, in parallel when there are many.
+func parseFiles(results []parsed, files []File, prev *Snapshot) error {
+	const batch = 64
+	if len(files) <= batch {
+		for i := range files {
+			if err := parseFile(&results[i], files[i], prev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var (
 		wg      sync.WaitGroup
 		next    int
 		mu      sync.Mutex
 		readErr error
 	)
-	workers := runtime.GOMAXPROCS(0)
-	for w := 0; w < workers; w++ {
+	for range min(runtime.GOMAXPROCS(0), (len(files)+batch-1)/batch) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				mu.Lock()
 				i := next
-				next += 64
+				next += batch
 				mu.Unlock()
 				if i >= len(files) {
 					return
 				}
-				for j := i; j < i+64 && j < len(files); j++ {
+				for j := i; j < i+batch && j < len(files); j++ {
 					if err := parseFile(&results[j], files[j], prev); err != nil {
 						mu.Lock()
 						if readErr == nil {
@@ -179,18 +293,18 @@ func Load(rev Revision, files []File, prev *Snapshot) (*Snapshot, error) {
 		}()
 	}
 	wg.Wait()
-	if readErr != nil {
-		return nil, readErr
+	return readErr
+}
+
+// invalid positions and sorts problems into a *ValidationError; source
+// returns the parsed file of a path (nil for none). It returns another error
+// when a file needed for positions cannot be read.
+func invalid(problems []Problem, source func(path string) *parsed) error {
+	if err := positionProblems(problems, source); err != nil {
+		return err
 	}
-	snap, problems := assemble(rev, results)
-	if len(problems) > 0 {
-		if err := positionProblems(problems, results); err != nil {
-			return nil, err
-		}
-		sortProblems(problems)
-		return nil, &ValidationError{Problems: problems}
-	}
-	return snap, nil
+	sortProblems(problems)
+	return &ValidationError{Problems: problems}
 }
 
 // parseFile reads and checks one file on its own. It returns an error only
@@ -238,8 +352,8 @@ func parseFile(r *parsed, f File, prev *Snapshot) error {
 		return nil
 	}
 	if prev != nil && f.Hash != "" {
-		if c, ok := prev.files[f.Path]; ok && c.hash == f.Hash {
-			r.doc, r.reused = c.doc, true
+		if e := prev.files.find(f.Path); e != nil && e.doc != nil && e.hash == f.Hash {
+			r.doc, r.reused = e.doc, true // keyed already
 			return nil
 		}
 	}
@@ -253,7 +367,23 @@ func parseFile(r *parsed, f File, prev *Snapshot) error {
 	}
 	r.data = data
 	r.doc = decodeDocument(r.kind, data, c)
+	setKey(r.doc, r.key)
 	return nil
+}
+
+// setKey records the key a document's path gives in the document, at parse
+// time: documents are shared between snapshots and never modified once in one.
+func setKey(doc any, key string) {
+	switch d := doc.(type) {
+	case *Feature:
+		d.Key = key
+	case *Segment:
+		d.Key = key
+	case *Environment:
+		d.Key = key
+	case *FeatureState:
+		d.Feature = key
+	}
 }
 
 // decodeDocument checks encoding, syntax and schema, then decodes the typed
@@ -406,23 +536,21 @@ func syntaxMessage(err error) string {
 }
 
 // positionProblems fills in line and column of every problem from its pointer.
-func positionProblems(problems []Problem, results []parsed) error {
-	byPath := make(map[string]*parsed, len(results))
-	for i := range results {
-		byPath[results[i].file.Path] = &results[i]
-	}
+// Positions are those of a load without a previous snapshot: the files such a
+// load reads are read here when their document was reused.
+func positionProblems(problems []Problem, source func(path string) *parsed) error {
 	for i := range problems {
 		p := &problems[i]
-		r := byPath[p.File]
-		if p.Line > 0 || r == nil || r.file.Read == nil {
+		if p.Line > 0 {
 			continue
 		}
-		if p.Pointer == "" && r.data == nil {
-			continue // a problem with a file that was not read (too large, a symlink, ...)
+		r := source(p.File)
+		if r == nil || r.file.Read == nil {
+			continue
 		}
 		if r.data == nil {
-			if r.kind == kindIgnored || r.kind == kindUnknown || r.file.Mode != ModeRegular {
-				continue
+			if !r.reused {
+				continue // a file that was not read (too large, a symlink, ...)
 			}
 			data, err := r.file.Read()
 			if err != nil {

@@ -30,7 +30,18 @@ type Revision struct {
 }
 
 // Snapshot is an immutable, fully validated view of a flag repository at one
-// revision. Callers must not modify it.
+// revision. Callers must not modify it, nor anything it points to.
+//
+// Snapshots loaded with a previous snapshot (Load's prev) share documents with
+// it: a document whose file is unchanged since prev (same path and hash) is
+// the same pointer as in prev, so callers may memoize per-document work by
+// pointer. This holds for the *Feature values of Features, the *Segment values
+// of Segments and the *FeatureState values of each Environment's Features. A
+// changed file always yields a new pointer. Every *Environment is a new value
+// per snapshot (it holds the snapshot's feature states), with its other fields
+// equal to prev's when environment.json is unchanged. Maps and slices without
+// a change (Features, an Environment's Features, the key lists, ...) may be
+// prev's own, which is why neither snapshot may be modified.
 type Snapshot struct {
 	Revision     Revision
 	Settings     Settings
@@ -39,7 +50,11 @@ type Snapshot struct {
 	Environments map[string]*Environment // by key
 
 	featureKeys, segmentKeys, environmentKeys []string
-	files                                     map[string]cachedFile // by path, for reuse on reload
+
+	// What the next Load diffs against and patches (see reload.go).
+	files                  fileIndex         // every file
+	foldedPaths            map[string]string // lower-cased path -> path, for paths that lower-casing changes (ignored files left out)
+	featureIDs, segmentIDs map[int64]string  // id -> key
 }
 
 // FeatureKeys returns the feature keys, sorted.

@@ -412,23 +412,57 @@ func checkCondition(cond *Condition, ptr string, c *collector) {
 	}
 }
 
-// assemble builds the snapshot from parsed files and runs cross-file checks.
+// problemList gathers the cross-file problems of a load.
+type problemList []Problem
+
+func (l *problemList) add(file, ptr, format string, args ...any) {
+	*l = append(*l, Problem{File: file, Pointer: ptr, Message: fmt.Sprintf(format, args...)})
+}
+
+func featurePath(key string) string     { return "features/" + key + ".json" }
+func segmentPath(key string) string     { return "segments/" + key + ".json" }
+func environmentPath(env string) string { return "environments/" + env + "/environment.json" }
+func statePath(env, key string) string  { return "environments/" + env + "/features/" + key + ".json" }
+
+func (l *problemList) caseCollision(path, other string) {
+	l.add(path, "", "differs from %s only in letter case; the two would collide on case-insensitive file systems", other)
+}
+
+func (l *problemList) missingSettings() {
+	l.add("gitflags.json", "", "missing: every flag repository has a gitflags.json at its root with format_version and project (gitflags init creates one)")
+}
+
+func (l *problemList) duplicateFeatureID(key, other string, id int64) {
+	l.add(featurePath(key), "/id", "feature id %d is already used by features/%s.json; ids must be unique and never reused", id, other)
+}
+
+func (l *problemList) duplicateSegmentID(key, other string, id int64) {
+	l.add(segmentPath(key), "/id", "segment id %d is already used by segments/%s.json; ids must be unique and never reused", id, other)
+}
+
+func (l *problemList) missingEnvironment(env string) {
+	l.add(environmentPath(env), "", "missing: environments/%s/ holds feature files but no environment.json", env)
+}
+
+// assemble builds the snapshot from parsed files, sorted by path, and runs
+// the cross-file checks on the whole tree.
 func assemble(rev Revision, results []parsed) (*Snapshot, []Problem) {
-	var problems []Problem
-	add := func(file, ptr, format string, args ...any) {
-		problems = append(problems, Problem{File: file, Pointer: ptr, Message: fmt.Sprintf(format, args...)})
-	}
+	var problems problemList
 	s := &Snapshot{
 		Revision:     rev,
 		Features:     map[string]*Feature{},
 		Segments:     map[string]*Segment{},
 		Environments: map[string]*Environment{},
-		files:        make(map[string]cachedFile, len(results)),
+		foldedPaths:  map[string]string{},
+		featureIDs:   map[int64]string{},
+		segmentIDs:   map[int64]string{},
 	}
 	var (
-		settingsFound bool
-		states        []*parsed
-		caseFold      = map[string]string{} // lower-case path -> path
+		hasSettings bool
+		entries     = make([]fileEntry, 0, len(results))
+		states      []*parsed
+		caseFold    = make(map[string]string, len(results)) // lower-case path -> path
+		envFiles    = map[string]bool{}                     // environments with an environment.json
 		// Files that exist but are invalid: references to them are not
 		// reported again as dangling.
 		brokenFeatures = map[string]bool{}
@@ -437,14 +471,26 @@ func assemble(rev Revision, results []parsed) (*Snapshot, []Problem) {
 	for i := range results {
 		r := &results[i]
 		problems = append(problems, r.problems...)
+		if n := len(entries); n == 0 || entries[n-1].path != r.file.Path {
+			entries = append(entries, fileEntry{path: r.file.Path, hash: r.file.Hash, doc: r.doc, mode: r.file.Mode, kind: r.kind})
+		}
 		if r.kind == kindIgnored {
 			continue
 		}
 		lower := strings.ToLower(r.file.Path)
 		if other, ok := caseFold[lower]; ok {
-			add(r.file.Path, "", "differs from %s only in letter case; the two would collide on case-insensitive file systems", other)
+			problems.caseCollision(r.file.Path, other)
 		}
 		caseFold[lower] = r.file.Path
+		if lower != r.file.Path {
+			s.foldedPaths[lower] = r.file.Path
+		}
+		switch r.kind {
+		case kindSettings:
+			hasSettings = true
+		case kindEnvironment:
+			envFiles[r.env] = true
+		}
 		if r.doc == nil {
 			switch r.kind {
 			case kindFeature:
@@ -454,116 +500,118 @@ func assemble(rev Revision, results []parsed) (*Snapshot, []Problem) {
 			}
 			continue
 		}
-		if r.file.Hash != "" {
-			s.files[r.file.Path] = cachedFile{hash: r.file.Hash, doc: r.doc}
-		}
 		switch d := r.doc.(type) {
 		case *Settings:
-			s.Settings, settingsFound = *d, true
+			s.Settings = *d
 		case *Feature:
-			f := *d
-			f.Key = r.key
-			s.Features[r.key] = &f
+			s.Features[r.key] = d
 		case *Segment:
-			g := *d
-			g.Key = r.key
-			s.Segments[r.key] = &g
+			s.Segments[r.key] = d
 		case *Environment:
-			e := *d
-			e.Key = r.key
+			e := *d // a new value per snapshot: it holds the snapshot's feature states
 			e.Features = map[string]*FeatureState{}
 			s.Environments[r.key] = &e
 		case *FeatureState:
 			states = append(states, r)
 		}
 	}
-	if !settingsFound && !hasFile(results, "gitflags.json") {
-		add("gitflags.json", "", "missing: every flag repository has a gitflags.json at its root with format_version and project (gitflags init creates one)")
+	s.files = chunkEntries(nil, entries)
+	if !hasSettings {
+		problems.missingSettings()
 	}
 	s.featureKeys = sortedKeys(s.Features)
 	s.segmentKeys = sortedKeys(s.Segments)
 	s.environmentKeys = sortedKeys(s.Environments)
 
 	// Ids are unique per kind.
-	featureIDs := map[int64]string{}
 	for _, k := range s.featureKeys {
 		f := s.Features[k]
-		if other, ok := featureIDs[f.ID]; ok {
-			add("features/"+k+".json", "/id", "feature id %d is already used by features/%s.json; ids must be unique and never reused", f.ID, other)
+		if other, ok := s.featureIDs[f.ID]; ok {
+			problems.duplicateFeatureID(k, other, f.ID)
 		}
-		featureIDs[f.ID] = k
+		s.featureIDs[f.ID] = k
 	}
-	segmentIDs := map[int64]string{}
 	for _, k := range s.segmentKeys {
 		g := s.Segments[k]
-		if other, ok := segmentIDs[g.ID]; ok {
-			add("segments/"+k+".json", "/id", "segment id %d is already used by segments/%s.json; ids must be unique and never reused", g.ID, other)
+		if other, ok := s.segmentIDs[g.ID]; ok {
+			problems.duplicateSegmentID(k, other, g.ID)
 		}
-		segmentIDs[g.ID] = k
+		s.segmentIDs[g.ID] = k
 	}
-	envIDs := map[int64]string{}
-	clientKeys := map[string]string{}
-	serverKeys := map[string]string{}
-	for _, k := range s.environmentKeys {
-		e := s.Environments[k]
-		file := "environments/" + k + "/environment.json"
-		if other, ok := envIDs[e.ID]; ok {
-			add(file, "/id", "environment id %d is already used by environments/%s; ids must be unique and never reused", e.ID, other)
-		}
-		envIDs[e.ID] = k
-		if other, ok := clientKeys[e.ClientKey]; ok {
-			add(file, "/client_key", "client key %q is already the client key of environment %q", e.ClientKey, other)
-		}
-		clientKeys[e.ClientKey] = k
-		for i, sk := range e.ServerKeys {
-			if other, ok := serverKeys[sk.SHA256]; ok && other != k {
-				add(file, pointer("server_keys", i, "sha256"), "this server key hash is also listed by environment %q; a server key belongs to one environment", other)
-			}
-			serverKeys[sk.SHA256] = k
-		}
-	}
+	checkEnvironments(s.environmentKeys, s.Environments, &problems)
 
 	// Environment feature files: the environment and feature exist, and every
 	// reference resolves.
 	missingEnv := map[string]bool{}
+	segmentExists := func(key string) bool { return s.Segments[key] != nil || brokenSegments[key] }
 	for _, r := range states {
-		st := *r.doc.(*FeatureState)
-		st.Feature = r.key
-		file := r.file.Path
 		e := s.Environments[r.env]
 		if e == nil {
-			if !missingEnv[r.env] && !hasFile(results, "environments/"+r.env+"/environment.json") {
-				add("environments/"+r.env+"/environment.json", "", "missing: environments/%s/ holds feature files but no environment.json", r.env)
+			if !missingEnv[r.env] && !envFiles[r.env] {
+				problems.missingEnvironment(r.env)
 			}
 			missingEnv[r.env] = true
 			continue
 		}
-		f := s.Features[r.key]
-		if f == nil && brokenFeatures[r.key] {
-			continue // features/<key>.json has its own problems
-		}
-		if f == nil {
-			add(file, "", "there is no feature %q: features/%s.json does not exist (remove this file or add the feature)", r.key, r.key)
-			continue
-		}
-		checkWeightKeys(f, st.Weights, "/weights", file, add)
-		for i, o := range st.SegmentOverrides {
-			if s.Segments[o.Segment] == nil && !brokenSegments[o.Segment] {
-				add(file, pointer("segment_overrides", i, "segment"), "there is no segment %q: segments/%s.json does not exist", o.Segment, o.Segment)
-			}
-			checkWeightKeys(f, o.Weights, pointer("segment_overrides", i, "weights"), file, add)
-		}
-		e.Features[r.key] = &st
+		st := r.doc.(*FeatureState)
+		checkState(&problems, r.file.Path, st, s.Features[r.key], brokenFeatures[r.key], segmentExists)
+		e.Features[r.key] = st
 	}
 	return s, problems
 }
 
-func checkWeightKeys(f *Feature, w map[string]float64, ptr, file string, add func(file, ptr, format string, args ...any)) {
+// checkEnvironments checks that ids, client keys and server keys are unique
+// across environments (keys sorted).
+func checkEnvironments(keys []string, envs map[string]*Environment, problems *problemList) {
+	envIDs := make(map[int64]string, len(keys))
+	clientKeys := make(map[string]string, len(keys))
+	serverKeys := map[string]string{}
+	for _, k := range keys {
+		e := envs[k]
+		file := environmentPath(k)
+		if other, ok := envIDs[e.ID]; ok {
+			problems.add(file, "/id", "environment id %d is already used by environments/%s; ids must be unique and never reused", e.ID, other)
+		}
+		envIDs[e.ID] = k
+		if other, ok := clientKeys[e.ClientKey]; ok {
+			problems.add(file, "/client_key", "client key %q is already the client key of environment %q", e.ClientKey, other)
+		}
+		clientKeys[e.ClientKey] = k
+		for i, sk := range e.ServerKeys {
+			if other, ok := serverKeys[sk.SHA256]; ok && other != k {
+				problems.add(file, pointer("server_keys", i, "sha256"), "this server key hash is also listed by environment %q; a server key belongs to one environment", other)
+			}
+			serverKeys[sk.SHA256] = k
+		}
+	}
+}
+
+// checkState checks the references of the feature state st at file, in an
+// environment that exists: its feature f (nil when features/<key>.json does not
+// exist, or is broken and reported on its own), the variants its weights name
+// and the segments its overrides name.
+func checkState(problems *problemList, file string, st *FeatureState, f *Feature, featureBroken bool, segmentExists func(key string) bool) {
+	if f == nil {
+		if !featureBroken {
+			problems.add(file, "", "there is no feature %q: features/%s.json does not exist (remove this file or add the feature)", st.Feature, st.Feature)
+		}
+		return
+	}
+	checkWeightKeys(f, st.Weights, "/weights", file, problems)
+	for i, o := range st.SegmentOverrides {
+		if !segmentExists(o.Segment) {
+			problems.add(file, pointer("segment_overrides", i, "segment"), "there is no segment %q: segments/%s.json does not exist", o.Segment, o.Segment)
+		}
+		checkWeightKeys(f, o.Weights, pointer("segment_overrides", i, "weights"), file, problems)
+	}
+}
+
+func checkWeightKeys(f *Feature, w map[string]float64, ptr, file string, problems *problemList) {
 	if w == nil {
 		return
 	}
 	if !f.Multivariate() {
-		add(file, ptr, "feature %q has no variants, so it takes no weights (add variants to features/%s.json)", f.Key, f.Key)
+		problems.add(file, ptr, "feature %q has no variants, so it takes no weights (add variants to features/%s.json)", f.Key, f.Key)
 		return
 	}
 	for _, k := range sortedKeys(w) {
@@ -572,16 +620,7 @@ func checkWeightKeys(f *Feature, w map[string]float64, ptr, file string, add fun
 			for i, v := range f.Variants {
 				keys[i] = v.Key
 			}
-			add(file, ptr+pointer(k), "feature %q has no variant %q (its variants: %s)", f.Key, k, strings.Join(keys, ", "))
+			problems.add(file, ptr+pointer(k), "feature %q has no variant %q (its variants: %s)", f.Key, k, strings.Join(keys, ", "))
 		}
 	}
-}
-
-func hasFile(results []parsed, p string) bool {
-	for i := range results {
-		if results[i].file.Path == p {
-			return true
-		}
-	}
-	return false
 }

@@ -15,10 +15,12 @@
 package gitstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,7 +72,10 @@ type Repo struct {
 
 	blobReads atomic.Int64 // blobs read, for tests
 
-	leaves map[treeKey][]flagrepo.File // the last listing's leaf directories (Files); guarded by mu
+	leaves  map[string]*leaf                // the last listing's leaf directories, by path ("features/"); guarded by mu
+	treeBuf []byte                          // readTree's buffer; guarded by mu
+	listed  int                             // the number of files of the last listing; guarded by mu
+	listing atomic.Pointer[[]flagrepo.File] // an array for Snapshot's listings, when no Snapshot is using it
 
 	fetchMu   sync.Mutex      // serialises Fetch (remote.go)
 	fetchRepo *git.Repository // Fetch's own storage, kept between fetches; guarded by fetchMu
@@ -254,97 +259,226 @@ func setSize(files []flagrepo.File, p string, size int64) bool {
 // are not known in advance (Size is -1): a blob larger than
 // flagrepo.MaxFileSize is never read, its Read returns a *TooLargeError.
 func (r *Repo) Files(commit plumbing.Hash) ([]flagrepo.File, flagrepo.Revision, error) {
+	return r.list(commit, nil)
+}
+
+// list is Files, appending to buf[:0].
+func (r *Repo) list(commit plumbing.Hash, buf []flagrepo.File) ([]flagrepo.File, flagrepo.Revision, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, err := r.commit(commit)
 	if err != nil {
 		return nil, flagrepo.Revision{}, err
 	}
-	tree, err := c.Tree()
+	root, err := r.readTree(c.TreeHash, nil)
 	if err != nil {
 		return nil, flagrepo.Revision{}, fmt.Errorf("read tree of commit %s: %w", commit, err)
 	}
-	var files []flagrepo.File
-	next := map[treeKey][]flagrepo.File{}
-	if err := r.walk(tree, "", &files, next); err != nil {
+	files := buf[:0]
+	if files == nil {
+		files = make([]flagrepo.File, 0, r.listed)
+	}
+	next := make(map[string]*leaf, len(r.leaves))
+	if err := r.walk(root, "", &files, next); err != nil {
 		return nil, flagrepo.Revision{}, fmt.Errorf("read tree of commit %s: %w", commit, err)
 	}
-	r.leaves = next
+	r.leaves, r.listed = next, len(files)
 	return files, revisionOf(c), nil
 }
 
-// walk appends the entries of tree under prefix to files. The caller holds r.mu.
+// walk appends the entries of a tree under prefix to files. The caller holds
+// r.mu.
 //
 // The listings of leaf directories (those without subdirectories) are kept
-// in next, by tree hash and path, and taken from the previous listing's
-// (r.leaves) when unchanged: a commit that touches one file of a large
-// repository decodes only the trees on that file's path.
-func (r *Repo) walk(tree *object.Tree, prefix string, files *[]flagrepo.File, next map[treeKey][]flagrepo.File) error {
-	for _, e := range tree.Entries {
-		p := prefix + e.Name
-		if e.Mode == filemode.Dir {
-			key := treeKey{e.Hash, p + "/"}
-			if leaf, ok := r.leaves[key]; ok {
-				if len(*files)+len(leaf) > flagrepo.MaxFiles {
-					return fmt.Errorf("more than %d files", flagrepo.MaxFiles)
-				}
-				*files = append(*files, leaf...)
-				next[key] = leaf
-				continue
+// in next by path, and taken from the previous listing's (r.leaves) when
+// their tree is unchanged: a commit that touches one file of a large
+// repository reads only the trees on that file's path. Even then, the
+// unchanged entries of a changed leaf directory keep their name and File.
+func (r *Repo) walk(entries []object.TreeEntry, prefix string, files *[]flagrepo.File, next map[string]*leaf) error {
+	for _, e := range entries {
+		if e.Mode != filemode.Dir {
+			if len(*files) >= flagrepo.MaxFiles {
+				return fmt.Errorf("more than %d files", flagrepo.MaxFiles)
 			}
-			sub, err := object.GetTree(r.st, e.Hash)
-			if err != nil {
-				return fmt.Errorf("read directory %s: %w", p, err)
-			}
-			start := len(*files)
-			if err := r.walk(sub, p+"/", files, next); err != nil {
-				return err
-			}
-			if !hasDir(sub) {
-				next[key] = slices.Clone((*files)[start:])
-			}
+			*files = append(*files, r.file(prefix, e))
 			continue
 		}
-		if len(*files) >= flagrepo.MaxFiles {
+		dir := prefix + e.Name + "/"
+		l := r.leaves[dir]
+		if l == nil || l.hash != e.Hash {
+			var old []object.TreeEntry
+			if l != nil {
+				old = l.entries
+			}
+			sub, err := r.readTree(e.Hash, old)
+			if err != nil {
+				return fmt.Errorf("read directory %s: %w", prefix+e.Name, err)
+			}
+			if slices.ContainsFunc(sub, func(e object.TreeEntry) bool { return e.Mode == filemode.Dir }) {
+				if err := r.walk(sub, dir, files, next); err != nil {
+					return err
+				}
+				continue
+			}
+			if len(*files)+len(sub) > flagrepo.MaxFiles {
+				return fmt.Errorf("more than %d files", flagrepo.MaxFiles)
+			}
+			l = r.listLeaf(sub, e.Hash, dir, l)
+		}
+		if len(*files)+len(l.files) > flagrepo.MaxFiles {
 			return fmt.Errorf("more than %d files", flagrepo.MaxFiles)
 		}
-		f := flagrepo.File{Path: p, Hash: e.Hash.String(), Size: -1}
-		switch e.Mode {
-		case filemode.Regular, filemode.Executable, filemode.Deprecated:
-			f.Mode = flagrepo.ModeRegular
-			f.Read = r.blobReader(e.Hash, p)
-		case filemode.Symlink:
-			f.Mode = flagrepo.ModeSymlink
-			f.Read = r.blobReader(e.Hash, p)
-		case filemode.Submodule:
-			f.Mode = flagrepo.ModeSubmodule
-			f.Read = func() ([]byte, error) {
-				return nil, fmt.Errorf("read %s: a submodule has no content in this repository", p)
-			}
-		default:
-			f.Mode = flagrepo.ModeOther
-			f.Read = func() ([]byte, error) {
-				return nil, fmt.Errorf("read %s: unsupported tree entry mode %s", p, e.Mode)
-			}
-		}
-		*files = append(*files, f)
+		*files = append(*files, l.files...)
+		next[dir] = l
 	}
 	return nil
 }
 
-// treeKey names a directory of a listing: its tree and its path.
-type treeKey struct {
-	hash   plumbing.Hash
-	prefix string
+// readTree reads the entries of tree h as go-git's object.Tree.Decode does.
+// old are the entries the directory had in the previous listing (or nil):
+// the names of entries found there are taken from there rather than
+// allocated. The caller holds r.mu.
+func (r *Repo) readTree(h plumbing.Hash, old []object.TreeEntry) (entries []object.TreeEntry, err error) {
+	o, err := r.st.EncodedObject(plumbing.TreeObject, h)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := o.Reader()
+	if err != nil {
+		return nil, err
+	}
+	if int64(cap(r.treeBuf)) < o.Size() {
+		r.treeBuf = make([]byte, o.Size())
+	}
+	data := r.treeBuf[:o.Size()] // the entries keep no part of it
+	_, err = io.ReadFull(rd, data)
+	if cerr := rd.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read tree %s: %w", h, err)
+	}
+	entries = make([]object.TreeEntry, 0, max(len(old), 8))
+	j := 0
+	for len(data) > 0 {
+		sp := bytes.IndexByte(data, ' ')
+		if sp < 0 {
+			return nil, fmt.Errorf("%w: missing mode terminator", object.ErrMalformedTree)
+		}
+		mode, ok := parseMode(data[:sp])
+		if !ok {
+			return nil, fmt.Errorf("%w: malformed mode", object.ErrMalformedTree)
+		}
+		data = data[sp+1:]
+		nul := bytes.IndexByte(data, 0)
+		switch {
+		case nul < 0:
+			return nil, fmt.Errorf("%w: missing filename terminator", object.ErrMalformedTree)
+		case nul == 0:
+			return nil, fmt.Errorf("%w: empty filename", object.ErrMalformedTree)
+		}
+		name := data[:nul]
+		data = data[nul+1:]
+		e := object.TreeEntry{Mode: mode}
+		if len(data) < len(e.Hash) {
+			return nil, fmt.Errorf("%w: truncated object id", object.ErrMalformedTree)
+		}
+		data = data[copy(e.Hash[:], data):]
+		// Both are in tree order, which is name order but for directories.
+		for j < len(old) && old[j].Name < string(name) {
+			j++
+		}
+		if j < len(old) && old[j].Name == string(name) {
+			e.Name = old[j].Name
+		} else {
+			e.Name = string(name)
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
 }
 
-func hasDir(t *object.Tree) bool {
-	for _, e := range t.Entries {
-		if e.Mode == filemode.Dir {
-			return true
+// parseMode parses an octal tree entry mode into its canonical form, as
+// go-git does.
+func parseMode(b []byte) (filemode.FileMode, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var m uint64
+	for _, c := range b {
+		if c < '0' || c > '7' {
+			return 0, false
+		}
+		if m = m<<3 | uint64(c-'0'); m > math.MaxUint32 {
+			return 0, false
 		}
 	}
-	return false
+	switch m & 0o170000 {
+	case 0o040000:
+		return filemode.Dir, true
+	case 0o100000:
+		if m&0o111 != 0 {
+			return filemode.Executable, true
+		}
+		return filemode.Regular, true
+	case 0o120000:
+		return filemode.Symlink, true
+	}
+	return filemode.Submodule, true
+}
+
+// leaf is the listing of a directory without subdirectories.
+type leaf struct {
+	hash    plumbing.Hash
+	entries []object.TreeEntry // the tree's entries
+	files   []flagrepo.File    // one per entry; callers get copies
+}
+
+// listLeaf lists the leaf directory (tree h, its entries) at path dir.
+// Entries that old, the previous listing of dir, holds unchanged (name, mode
+// and hash) keep their File.
+func (r *Repo) listLeaf(entries []object.TreeEntry, h plumbing.Hash, dir string, old *leaf) *leaf {
+	l := &leaf{hash: h, entries: entries, files: make([]flagrepo.File, len(entries))}
+	j := 0
+	for i, e := range entries {
+		if old != nil {
+			for j < len(old.entries) && old.entries[j].Name < e.Name {
+				j++
+			}
+			if j < len(old.entries) && old.entries[j] == e {
+				l.files[i] = old.files[j]
+				continue
+			}
+		}
+		l.files[i] = r.file(dir, e)
+	}
+	return l
+}
+
+// file returns the File of a tree entry that is not a directory.
+func (r *Repo) file(prefix string, e object.TreeEntry) flagrepo.File {
+	p := prefix + e.Name
+	f := flagrepo.File{Path: p, Hash: e.Hash.String(), Size: -1}
+	switch e.Mode {
+	case filemode.Regular, filemode.Executable, filemode.Deprecated:
+		f.Mode = flagrepo.ModeRegular
+		f.Read = r.blobReader(e.Hash, p)
+	case filemode.Symlink:
+		f.Mode = flagrepo.ModeSymlink
+		f.Read = r.blobReader(e.Hash, p)
+	case filemode.Submodule:
+		f.Mode = flagrepo.ModeSubmodule
+		f.Read = func() ([]byte, error) {
+			return nil, fmt.Errorf("read %s: a submodule has no content in this repository", p)
+		}
+	default:
+		f.Mode = flagrepo.ModeOther
+		mode := e.Mode
+		f.Read = func() ([]byte, error) {
+			return nil, fmt.Errorf("read %s: unsupported tree entry mode %s", p, mode)
+		}
+	}
+	return f
 }
 
 // Snapshot resolves rev, reads its committed tree and loads it into a
@@ -356,10 +490,17 @@ func (r *Repo) Snapshot(rev string, prev *flagrepo.Snapshot) (*flagrepo.Snapshot
 	if err != nil {
 		return nil, err
 	}
-	files, revision, err := r.Files(h)
+	// Load keeps nothing of files, so the listing's array is reused from one
+	// call to the next: a large repository's is megabytes.
+	var buf []flagrepo.File
+	if p := r.listing.Swap(nil); p != nil {
+		buf = *p
+	}
+	files, revision, err := r.list(h, buf)
 	if err != nil {
 		return nil, err
 	}
+	defer r.listing.Store(&files)
 	snap, err := flagrepo.Load(revision, files, prev)
 	// Files leaves sizes unknown (finding them costs about as much as reading
 	// the blobs), so an oversized file shows up as a TooLargeError from Read.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
 )
 
@@ -32,25 +31,12 @@ type flagsmithFeature struct {
 	Type           string  `json:"type"`
 }
 
-func newFlagsmithFlag(snap *flagrepo.Snapshot, e *flagrepo.Environment, f *evaluator.Flag) flagsmithFlag {
-	feat := snap.Features[f.Name]
-	return flagsmithFlag{
-		// A feature state's id is the feature's id: SDKs hash it for
-		// multivariate buckets, so it must be stable across reloads.
-		ID:                feat.ID,
-		Feature:           newFlagsmithFeature(snap, feat),
-		FeatureStateValue: f.Value,
-		Environment:       e.ID,
-		Enabled:           f.Enabled,
-	}
-}
-
 // newFlagsmithFeature is the "feature" object of a flag.
-func newFlagsmithFeature(snap *flagrepo.Snapshot, feat *flagrepo.Feature) flagsmithFeature {
+func newFlagsmithFeature(feat *flagrepo.Feature, created string) flagsmithFeature {
 	ff := flagsmithFeature{
 		ID:             feat.ID,
 		Name:           feat.Key,
-		CreatedDate:    snap.Revision.Time.UTC().Format(timeFormat),
+		CreatedDate:    created,
 		DefaultEnabled: feat.Default.Enabled,
 		Type:           featureType(feat),
 	}
@@ -93,19 +79,24 @@ func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	if es == nil {
 		return
 	}
-	body, one := es.flagsJSON, es.flagJSON
-	if !server && es.document.clientFlagsJSON != nil {
-		// Server-key-only features are left out for client keys.
-		body, one = es.document.clientFlagsJSON, es.document.clientFlagJSON
+	// Server-key-only features are left out for client keys.
+	clientOnly := !server && es.clientFlagsJSON != nil
+	body := es.flagsJSON
+	if clientOnly {
+		body = es.clientFlagsJSON
 	}
 	if r.URL.Query().Has("feature") {
 		name := r.URL.Query().Get("feature")
-		b, ok := one[name]
+		i, ok := es.byName[name]
+		if ok {
+			f := es.features[i]
+			ok = f.visible && !(clientOnly && f.base.serverOnly)
+			body = f.flag
+		}
 		if !ok {
 			writeDetail(w, http.StatusNotFound, fmt.Sprintf("no feature %q in this environment", name))
 			return
 		}
-		body = b
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -246,6 +246,8 @@ type identityRequest struct {
 type identifyBuffers struct {
 	flags []evaluator.Flag
 	body  []byte
+	keys  []string
+	key   []byte
 }
 
 var identifyScratch = sync.Pool{New: func() any { return new(identifyBuffers) }}
@@ -364,52 +366,84 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 
 	scratch := identifyScratch.Get().(*identifyBuffers)
 	defer identifyScratch.Put(scratch)
-	flags := es.model.AppendFlags(scratch.flags[:0], &evaluator.Identity{Identifier: identifier, Traits: merged})
-	scratch.flags = flags
+	keys := scratch.keys[:0]
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	scratch.keys = keys
+	// The same identity with the same traits evaluates the same on the same
+	// revision: its outcomes are kept (es.results) and written again.
+	ck, cacheable := resultKey(scratch, identifier, keys, merged)
+	vec, hit := []uint8(nil), false
+	if cacheable {
+		vec, hit = es.results.get(ck)
+	}
+	ordered := es.document.ordered
 	hide := st.snap.HidesDisabledFlags(es.env)
-	// The response is written by hand from each flag's pre-encoded prefix:
-	// encoding/json cost more than the evaluation.
 	b := scratch.body[:0]
 	defer func() { scratch.body = b }()
 	b = append(b, `{"identifier":`...)
 	b = appendJSONString(b, identifier)
 	b = append(b, `,"flags":[`...)
 	first := true
-	ordered := es.document.ordered
-	for i := range flags {
-		f := &flags[i]
-		var base *flagBase
-		if i < len(ordered) && ordered[i].flag.Feature.Name == f.Name {
-			base = ordered[i]
-		} else if base = es.document.flags[f.Name]; base == nil {
-			continue
+	s.metrics.evaluations.WithLabelValues("identities").Inc()
+	if hit {
+		for i, base := range ordered {
+			o := &base.outcomes[vec[i]]
+			if (hide && !o.enabled) || (base.serverOnly && !server) {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(append(b, base.prefix...), o.suffix...)
 		}
-		if (hide && !f.Enabled) || (base.serverOnly && !server) {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, base.prefix...)
-		b = appendJSONValue(b, f.Value)
-		b = append(b, `,"enabled":`...)
-		b = strconv.AppendBool(b, f.Enabled)
-		b = append(b, `,"variant":`...)
-		if f.Variant != "" {
-			b = appendJSONString(b, f.Variant)
+	} else {
+		flags := es.model.AppendFlags(scratch.flags[:0], &evaluator.Identity{Identifier: identifier, Traits: merged})
+		scratch.flags = flags
+		if cacheable && len(flags) == len(ordered) {
+			vec = make([]uint8, len(flags))
 		} else {
-			b = append(b, "null"...)
+			vec = nil
 		}
-		b = append(b, '}')
+		for i := range flags {
+			f := &flags[i]
+			var base *flagBase
+			if i < len(ordered) && ordered[i].name == f.Name {
+				base = ordered[i]
+			} else if j, ok := es.byName[f.Name]; ok {
+				base = ordered[j]
+			} else {
+				vec = nil
+				continue
+			}
+			k := base.outcome(f)
+			if k < 0 || base != ordered[i] {
+				vec = nil
+			} else if vec != nil {
+				vec[i] = uint8(k)
+			}
+			if (hide && !f.Enabled) || (base.serverOnly && !server) {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			if k >= 0 {
+				b = append(append(b, base.prefix...), base.outcomes[k].suffix...)
+			} else {
+				b = base.encode(b, f.Enabled, f.Variant, f.Value)
+			}
+		}
+		if vec != nil {
+			es.results.put(ck, vec)
+		}
 	}
 	b = append(b, `],"traits":[`...)
 	if !es.env.HideSensitiveData {
-		keys := make([]string, 0, len(merged))
-		for k := range merged {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')

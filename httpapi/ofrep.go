@@ -81,8 +81,7 @@ const (
 
 // ofrepState is one environment's precomputed OFREP answers.
 type ofrepState struct {
-	features     []ofrepFeature   // in model (feature) order
-	byName       map[string]int32 // feature name -> index
+	features     []*ofrepFeature // in model (feature) order
 	hideDisabled bool
 	// seed[v] prefixes the request body in the ETag hash; v is 1 for
 	// server keys, 0 for client keys (they see different flags).
@@ -106,68 +105,58 @@ type ofrepFeature struct {
 	singleLen []string
 }
 
-// buildOFREP precomputes es.ofrep for environment es of st.
-func buildOFREP(st *state, es *envState) error {
-	snap, e, m := st.snap, es.env, es.model
-	o := &es.ofrep
-	o.hideDisabled = snap.HidesDisabledFlags(e)
-	keys := snap.FeatureKeys()
-	env := m.EnvironmentFlags()
-	if len(env) != len(keys) {
-		return fmt.Errorf("the model has %d flags, the snapshot %d features", len(env), len(keys))
+// newOFREPFeature encodes in advance the answers of a feature with state r
+// whose evaluation without an identity is flag.
+func newOFREPFeature(r *flagrepo.Resolved, flag *evaluator.Flag, hideDisabled bool) ofrepFeature {
+	f := ofrepFeature{
+		keyJSON:    appendJSONString([]byte(`{"key":`), r.Feature.Key),
+		static:     len(r.SegmentOverrides) == 0 && len(r.IdentityOverrides) == 0 && len(r.Weights) == 0,
+		serverOnly: r.Feature.ServerKeyOnly,
+		hidden:     hideDisabled && !flag.Enabled,
+		outcomes:   make([]ofrepOutcome, 0, 2),
 	}
-	o.features = make([]ofrepFeature, len(keys))
-	o.byName = make(map[string]int32, len(keys))
-	var serverOnly []string
-	for i, k := range keys {
-		feat := snap.Features[k]
-		if env[i].Name != feat.Key {
-			return fmt.Errorf("flag %d of the model is %q, feature %q expected", i, env[i].Name, feat.Key)
-		}
-		r := e.Resolve(feat)
-		f := &o.features[i]
-		f.keyJSON = appendJSONString([]byte(`{"key":`), feat.Key)
-		f.static = len(r.SegmentOverrides) == 0 && len(r.IdentityOverrides) == 0 && len(r.Weights) == 0
-		f.serverOnly = feat.ServerKeyOnly
-		f.hidden = o.hideDisabled && !env[i].Enabled
-		f.outcomes = make([]ofrepOutcome, 0, 2)
-		o.addOutcomes(f, &r)
-		f.single = o.appendFlag(nil, f, &env[i])
-		f.singleLen = []string{strconv.Itoa(len(f.single))}
-		o.byName[feat.Key] = int32(i)
-		if feat.ServerKeyOnly {
-			serverOnly = append(serverOnly, feat.Key)
-		}
-	}
-	for v := range 2 {
-		o.bulk[v] = o.appendBulk(nil, env, v == 1)
-		o.bulkLen[v] = []string{strconv.Itoa(len(o.bulk[v]))}
-	}
+	f.addOutcomes(r)
+	f.single = f.appendFlag(nil, flag)
+	f.singleLen = []string{strconv.Itoa(len(f.single))}
+	return f
+}
 
-	// The digest of everything that decides this environment's answers: the
-	// evaluator's whole input, what this file adds, and the build of the
-	// server. Should the input not encode, the revision stands in for it.
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%t\x00%q\x00", ofrepETagFormat, ofrepBuild(), o.hideDisabled, serverOnly)
-	in, err := evaluator.FromSnapshot(snap, e.Key)
-	if err == nil {
-		err = json.NewEncoder(h).Encode(in)
+// assembleOFREP concatenates the bulk answers of es and derives its ETag
+// seeds from the environment digest.
+func assembleOFREP(es *envState, hideDisabled bool) {
+	o := &es.ofrep
+	o.hideDisabled = hideDisabled
+	o.features = make([]*ofrepFeature, len(es.features))
+	size := 16
+	for i, f := range es.features {
+		o.features[i] = &f.ofrep
+		size += len(f.ofrep.single) + 1
 	}
-	if err != nil {
-		fmt.Fprintf(h, "\x00revision %s", snap.Revision.SHA)
-	}
-	var digest [sha256.Size]byte
-	h.Sum(digest[:0])
 	for v := range 2 {
-		copy(o.seed[v][:], digest[:])
+		// Without an identity every flag answers its single answer.
+		b := make([]byte, 0, size)
+		b = append(b, `{"flags":[`...)
+		first := true
+		for _, f := range o.features {
+			if f.hidden || (f.serverOnly && v == 0) {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, f.single...)
+		}
+		o.bulk[v] = append(b, "]}"...)
+		o.bulkLen[v] = []string{strconv.Itoa(len(o.bulk[v]))}
+		copy(o.seed[v][:], es.digest[:])
 		o.seed[v][sha256.Size] = byte(v)
 	}
-	return nil
 }
 
 // addOutcomes encodes in advance the answers a flag with state r can have:
 // its default, each segment and identity override, and each split's bands.
-func (o *ofrepState) addOutcomes(f *ofrepFeature, r *flagrepo.Resolved) {
+func (f *ofrepFeature) addOutcomes(r *flagrepo.Resolved) {
 	def := "DEFAULT"
 	if f.static {
 		def = "STATIC"
@@ -233,7 +222,7 @@ func (o *ofrepState) appendBulk(b []byte, flags []evaluator.Flag, server bool) [
 	b = append(b, `{"flags":[`...)
 	first := true
 	for i := range flags {
-		f := &o.features[i]
+		f := o.features[i]
 		if !o.visible(f, &flags[i], server) {
 			continue
 		}
@@ -241,7 +230,7 @@ func (o *ofrepState) appendBulk(b []byte, flags []evaluator.Flag, server bool) [
 			b = append(b, ',')
 		}
 		first = false
-		b = o.appendFlag(b, f, &flags[i])
+		b = f.appendFlag(b, &flags[i])
 	}
 	return append(b, "]}"...)
 }
@@ -283,7 +272,7 @@ type ofrepOutcome struct {
 const ofrepMaxOutcomes = 16
 
 // appendFlag appends one flag's success object.
-func (o *ofrepState) appendFlag(b []byte, f *ofrepFeature, fl *evaluator.Flag) []byte {
+func (f *ofrepFeature) appendFlag(b []byte, fl *evaluator.Flag) []byte {
 	reason, segment := ofrepReason(f, fl)
 	for i := range f.outcomes {
 		c := &f.outcomes[i]
@@ -559,10 +548,10 @@ func (s *Server) ofrepFlag(w http.ResponseWriter, r *http.Request, p httprouter.
 	if !rq.parse(w, rq.buf, name) {
 		return
 	}
-	i, ok := o.byName[name]
+	i, ok := es.byName[name]
 	var f *ofrepFeature
 	if ok {
-		f = &o.features[i]
+		f = o.features[i]
 		ok = server || !f.serverOnly
 	}
 	if !ok {
@@ -575,7 +564,7 @@ func (s *Server) ofrepFlag(w http.ResponseWriter, r *http.Request, p httprouter.
 		s.metrics.evaluations.WithLabelValues("ofrep").Inc()
 		fl, _ := es.model.Flag(name, &rq.id)
 		hidden = o.hideDisabled && !fl.Enabled
-		rq.out = o.appendFlag(rq.out[:0], f, &fl)
+		rq.out = f.appendFlag(rq.out[:0], &fl)
 		body, length = rq.out, []string{strconv.Itoa(len(rq.out))}
 	}
 	if hidden {

@@ -8,11 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +31,7 @@ type Server struct {
 	opts       Options
 	sync       atomic.Pointer[gitsync.Syncer] // see AttachSync
 	current    atomic.Pointer[state]
+	publishing sync.Mutex // serialises Publish, which updates caches shared with the previous state
 	metrics    *metrics
 }
 
@@ -57,11 +58,16 @@ func New(opts Options) *Server {
 	return s
 }
 
-// state is everything a request needs, derived once from one snapshot.
+// state is everything a request needs, derived once from one snapshot
+// (publish.go).
 type state struct {
 	snap      *flagrepo.Snapshot
+	byEnv     map[string]*envState // by environment key
 	byClient  map[string]*envState // by client key
 	byServer  map[string]*envState // by hex SHA-256 of a server key
+	byName    map[string]int32     // feature key -> position in envState.features
+	segments  []*segmentOut        // in segment id order
+	segmentAt map[string]int32     // segment key -> position in segments
 	updated   time.Time            // the document's updated_at: only ever increases
 	updatedAt string               // updated as epoch seconds, for X-Flagsmith-Document-Updated-At
 }
@@ -78,79 +84,20 @@ func (st *state) lookupKey(key string) (es *envState, server bool) {
 }
 
 // envState is one environment's evaluation model and precomputed responses.
-// Each surface keeps what it precomputes in its own field, built by its own
-// build function (see Publish).
+// Each surface keeps what it precomputes in its own field, assembled by its
+// own function (see Publish).
 type envState struct {
-	env       *flagrepo.Environment
-	model     *evaluator.Model
-	flagsJSON []byte            // GET /api/v1/flags/
-	flagJSON  map[string][]byte // GET /api/v1/flags/?feature=<name>
-	document  documentState     // environment-document.go
-	ofrep     ofrepState        // ofrep.go
-}
-
-// Publish compiles snap and makes it the served state. On error the previous
-// state keeps serving.
-func (s *Server) Publish(snap *flagrepo.Snapshot) error {
-	models, err := evaluator.CompileSnapshot(snap)
-	if err != nil {
-		return fmt.Errorf("compile revision %s: %w", snap.Revision.SHA, err)
-	}
-	// SDKs refetch when updated_at grows and loop when it runs ahead of the
-	// document, so it is the commit time, bumped when a new revision's would
-	// not grow (a commit dated earlier than the one served before). The same
-	// commit published again keeps its updated_at.
-	updated := snap.Revision.Time.UTC().Truncate(time.Microsecond)
-	if prev := s.current.Load(); prev != nil {
-		switch {
-		case snap.Revision.SHA != "" && prev.snap.Revision.SHA == snap.Revision.SHA:
-			updated = prev.updated // a working-tree snapshot (no SHA) is always new
-		case !updated.After(prev.updated):
-			updated = prev.updated.Add(time.Microsecond)
-		}
-	}
-	st := &state{
-		snap:      snap,
-		updated:   updated,
-		byClient:  make(map[string]*envState, len(models)),
-		byServer:  map[string]*envState{},
-		updatedAt: fmt.Sprintf("%.6f", float64(updated.UnixMicro())/1e6),
-	}
-	for key, m := range models {
-		e := snap.Environments[key]
-		es := &envState{env: e, model: m, flagJSON: map[string][]byte{}}
-		hide := snap.HidesDisabledFlags(e)
-		list := make([]flagsmithFlag, 0, m.Len())
-		for _, f := range m.EnvironmentFlags() {
-			if hide && !f.Enabled {
-				continue
-			}
-			ff := newFlagsmithFlag(snap, e, &f)
-			b, err := json.Marshal(ff)
-			if err != nil {
-				return fmt.Errorf("encode flag %s: %w", f.Name, err)
-			}
-			es.flagJSON[f.Name] = b
-			list = append(list, ff)
-		}
-		if es.flagsJSON, err = json.Marshal(list); err != nil {
-			return fmt.Errorf("encode flags of %s: %w", key, err)
-		}
-		if err := buildDocument(st, es); err != nil {
-			return fmt.Errorf("environment document of %s: %w", key, err)
-		}
-		if err := buildOFREP(st, es); err != nil {
-			return fmt.Errorf("OFREP state of %s: %w", key, err)
-		}
-		st.byClient[e.ClientKey] = es
-		for _, k := range e.ServerKeys {
-			st.byServer[k.SHA256] = es
-		}
-	}
-	s.current.Store(st)
-	s.metrics.published(snap.Revision.SHA, snap.Revision.Time)
-	s.log.Info("serving revision", "revision", snap.Revision.SHA, "environments", len(models), "features", len(snap.Features))
-	return nil
+	env      *flagrepo.Environment
+	model    *evaluator.Model
+	features []*featureOut    // in feature key order
+	byName   map[string]int32 // feature key -> position in features (shared by the state's environments)
+	// flagsJSON is GET /api/v1/flags/; clientFlagsJSON the same without
+	// server-key-only features, nil when there are none.
+	flagsJSON, clientFlagsJSON []byte
+	digest                     [sha256.Size]byte // see environmentDigest
+	document                   documentState     // environment-document.go
+	ofrep                      ofrepState        // ofrep.go
+	results                    *resultCache      // results.go
 }
 
 // Snapshot returns the served snapshot, or nil before the first Publish.

@@ -1,0 +1,6 @@
+//go:build !race
+
+package evaluator
+
+// raceEnabled makes slow tests do less under the race detector.
+const raceEnabled = false

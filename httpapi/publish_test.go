@@ -1,0 +1,243 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/repogen"
+)
+
+// memRepo is a flag repository held in memory, loaded the way gitstore
+// loads commits: with blob hashes, so that unchanged documents are reused.
+type memRepo map[string][]byte
+
+func readMemRepo(t *testing.T, dir string) memRepo {
+	t.Helper()
+	files, err := flagrepo.DirFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := memRepo{}
+	for _, f := range files {
+		data, err := f.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r[f.Path] = data
+	}
+	return r
+}
+
+func (r memRepo) files() []flagrepo.File {
+	var out []flagrepo.File
+	for _, p := range slices.Sorted(maps.Keys(r)) {
+		data := r[p]
+		sum := sha1.Sum(data)
+		out = append(out, flagrepo.File{Path: p, Hash: hex.EncodeToString(sum[:]), Size: int64(len(data)),
+			Read: func() ([]byte, error) { return data, nil }})
+	}
+	return out
+}
+
+// edit decodes the JSON document at path, lets change modify it and stores it.
+func (r memRepo) edit(t *testing.T, path string, change func(doc map[string]any)) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(r[path], &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	change(doc)
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r[path] = append(data, '\n')
+}
+
+// withoutDates drops the dates that say when a revision was served rather
+// than what it holds, so that answers can be compared across servers.
+func withoutDates(t *testing.T, body []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("invalid JSON: %v", err)
+	}
+	var strip func(v any)
+	strip = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			delete(v, "updated_at")
+			delete(v, "created_date")
+			for _, x := range v {
+				strip(x)
+			}
+		case []any:
+			for _, x := range v {
+				strip(x)
+			}
+		}
+	}
+	strip(v)
+	return v
+}
+
+// TestPublishIncremental publishes a sequence of edits to one server, each
+// snapshot loaded with the previous one (so unchanged documents are the same
+// pointers and their pieces are reused), and checks every answer against a
+// server that publishes the same revision from scratch.
+func TestPublishIncremental(t *testing.T) {
+	dir := t.TempDir()
+	opts := repogen.Small()
+	if err := repogen.Write(filepath.Join(dir, "repo"), opts); err != nil {
+		t.Fatal(err)
+	}
+	repo := readMemRepo(t, filepath.Join(dir, "repo"))
+	feature := func(i int) string { return "features/" + repogen.FeatureKey(i) + ".json" }
+	state := func(env string, i int) string {
+		return "environments/" + env + "/features/" + repogen.FeatureKey(i) + ".json"
+	}
+	steps := []struct {
+		name   string
+		change func()
+		// reused is how many of the production environment's features keep
+		// their pieces; -1 to not check.
+		reused int
+	}{
+		{"nothing", func() {}, opts.Features},
+		{"feature description", func() {
+			repo.edit(t, feature(3), func(d map[string]any) { d["description"] = "changed" })
+		}, opts.Features - 1},
+		{"production state", func() {
+			repo.edit(t, state("production", 5), func(d map[string]any) {
+				d["enabled"] = !(d["enabled"] == true)
+				d["value"] = "changed"
+			})
+		}, opts.Features - 1},
+		{"staging state only", func() {
+			repo.edit(t, state("staging", 6), func(d map[string]any) { d["enabled"] = !(d["enabled"] == true) })
+		}, opts.Features},
+		{"segment rules", func() {
+			repo.edit(t, "segments/"+repogen.SegmentKey(2)+".json", func(d map[string]any) {
+				d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
+					map[string]any{"property": "plan", "operator": "EQUAL", "value": "gold"}}}}
+			})
+		}, opts.Features},
+		{"remove a feature", func() {
+			key := repogen.FeatureKey(7)
+			for p := range repo {
+				if strings.HasSuffix(p, "/"+key+".json") {
+					delete(repo, p)
+				}
+			}
+		}, opts.Features - 1},
+		{"add a feature", func() {
+			repo["features/zz_new_feature.json"] = []byte(`{"id": 99999, "description": "new", "default": {"enabled": true, "value": "v"}}`)
+			repo["environments/production/features/zz_new_feature.json"] = []byte(`{"enabled": false, "segment_overrides": [{"segment": "` + repogen.SegmentKey(1) + `", "priority": 1, "enabled": true, "value": "seg"}], "identity_overrides": [{"identifiers": ["vip"], "enabled": true, "value": "vip"}]}`)
+		}, opts.Features - 1},
+		{"environment settings", func() {
+			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["hide_disabled_flags"] = true })
+		}, 0},
+		{"server-key-only feature", func() {
+			repo.edit(t, feature(4), func(d map[string]any) { d["server_key_only"] = true })
+		}, opts.Features - 1},
+	}
+	when := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	incremental := New(Options{Log: ofrepQuietLog})
+	var prev *flagrepo.Snapshot
+	for i, step := range steps {
+		step.change()
+		rev := flagrepo.Revision{SHA: fmt.Sprintf("%040d", i+1), Time: when}
+		snap, err := flagrepo.Load(rev, repo.files(), prev)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		before := incremental.current.Load()
+		if err := incremental.Publish(snap); err != nil {
+			t.Fatalf("%s: publish: %v", step.name, err)
+		}
+		fresh := New(Options{Log: ofrepQuietLog})
+		freshSnap, err := flagrepo.Load(rev, repo.files(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.Publish(freshSnap); err != nil {
+			t.Fatal(err)
+		}
+		got, want := incremental.current.Load(), fresh.current.Load()
+		if before != nil && step.reused >= 0 {
+			n := 0
+			for j, f := range got.byEnv["production"].features {
+				if k, ok := before.byName[snap.FeatureKeys()[j]]; ok && before.byEnv["production"].features[k] == f {
+					n++
+				}
+			}
+			if n != step.reused {
+				t.Errorf("%s: %d features of production reused their pieces, want %d", step.name, n, step.reused)
+			}
+		}
+		compareStates(t, step.name, got, want)
+		compareAnswers(t, step.name, incremental, fresh, snap)
+		prev = snap
+	}
+}
+
+func compareStates(t *testing.T, step string, got, want *state) {
+	t.Helper()
+	if !slices.Equal(slices.Sorted(maps.Keys(got.byEnv)), slices.Sorted(maps.Keys(want.byEnv))) {
+		t.Fatalf("%s: environments differ", step)
+	}
+	for key, w := range want.byEnv {
+		g := got.byEnv[key]
+		where := step + ": " + key
+		if !bytes.Equal(g.flagsJSON, w.flagsJSON) {
+			t.Errorf("%s: /flags/ differs:\n got %s\nwant %s", where, g.flagsJSON, w.flagsJSON)
+		}
+		if !bytes.Equal(g.clientFlagsJSON, w.clientFlagsJSON) {
+			t.Errorf("%s: /flags/ for client keys differs", where)
+		}
+		if gd, wd := withoutDates(t, g.document.body()), withoutDates(t, w.document.body()); !reflect.DeepEqual(gd, wd) {
+			t.Errorf("%s: environment document differs", where)
+		}
+		if g.ofrep.seed != w.ofrep.seed {
+			t.Errorf("%s: OFREP ETag seeds differ", where)
+		}
+		for v := range 2 {
+			if !bytes.Equal(g.ofrep.bulk[v], w.ofrep.bulk[v]) {
+				t.Errorf("%s: OFREP bulk answer %d differs", where, v)
+			}
+		}
+	}
+}
+
+// compareAnswers asks both servers the same OFREP questions with targeting
+// contexts, which evaluate every flag.
+func compareAnswers(t *testing.T, step string, a, b *Server, snap *flagrepo.Snapshot) {
+	t.Helper()
+	ha, hb := a.Handler(), b.Handler()
+	for _, env := range snap.EnvironmentKeys() {
+		key := snap.Environments[env].ClientKey
+		for i := range 20 {
+			ctx := fmt.Sprintf(`{"context":{"targetingKey":"user-%d","plan":%q,"country":"DE","age":%d}}`, i, []string{"free", "gold", "premium"}[i%3], 20+i)
+			if i == 0 {
+				ctx = `{"context":{"targetingKey":"vip"}}`
+			}
+			wa := ofrepDo(t, ha, ofrepFlagsURL, key, ctx)
+			wb := ofrepDo(t, hb, ofrepFlagsURL, key, ctx)
+			if wa.Code != http.StatusOK || wa.Body.String() != wb.Body.String() || wa.Header().Get("ETag") != wb.Header().Get("ETag") {
+				t.Errorf("%s: %s: OFREP answers differ for %s:\n%d %s\n%d %s", step, env, ctx, wa.Code, wa.Body, wb.Code, wb.Body)
+			}
+		}
+	}
+}

@@ -120,4 +120,3 @@ func reportLatencies(b *testing.B, prefix string, l []time.Duration) {
 	b.ReportMetric(pct(0.50), prefix+"p50-ms")
 	b.ReportMetric(pct(0.99), prefix+"p99-ms")
 }
-

@@ -1,13 +1,18 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,9 +51,15 @@ import (
 // documentState is what the environment document and the identity
 // endpoints precompute per environment and snapshot.
 type documentState struct {
-	parts [][]byte // the document, in pieces (see assembleDocument)
-	size  int      // its length
-	etag  string
+	head       []byte        // the document up to its segments list
+	features   []*featureOut // the environment's features, in key order
+	segments   []*segmentOut // in id order
+	bySegment  [][]pieceRef  // by segment position: the feature states under it
+	ids        []string      // override identifiers, sorted
+	idHeads    [][]byte      // by position in ids: the override's opening
+	byIdentity map[string][]pieceRef
+	size       int // the document's length
+	etag       string
 	// ordered holds each feature's flag object for the identity endpoints
 	// (enabled and value to be filled in per identity), in feature key
 	// order, the order evaluator results come in.
@@ -477,13 +488,16 @@ func buildSegments(st *state, prev *state) error {
 	return nil
 }
 
-// assembleDocument concatenates the environment document of es from its
-// features' and st's segments' pieces; pes is the environment in the
-// previous state, or nil.
+// assembleDocument prepares the environment document of es: its head, and
+// which features' pieces go under each segment and identity override. The
+// document is never encoded as a whole: writeTo writes the pieces, shared
+// with the previous and next states, at request time. When the features
+// and segments are the same as in pes (the environment in the previous
+// state) but for a few, only the lists those few touch are rebuilt.
 func assembleDocument(st *state, es *envState, pes *envState) error {
 	snap, e := st.snap, es.env
 	created := st.updated.Format(documentTimeFormat)
-	ds := documentState{ordered: make([]*flagBase, len(es.features)), uuids: map[string]string{}}
+	ds := documentState{features: es.features, segments: st.segments, ordered: make([]*flagBase, len(es.features))}
 
 	head := docHead{e.ID, e.ClientKey, e.Name, created, e.ClientTraitsAllowed(), e.HideSensitiveData, snap.HidesDisabledFlags(e), true, true}
 	project := docProject{
@@ -496,27 +510,12 @@ func assembleDocument(st *state, es *envState, pes *envState) error {
 	if o := snap.Settings.Organisation; o != nil {
 		project.Organisation.ID, project.Organisation.Name = o.ID, o.Name
 	}
-	bySegment := make([][][]byte, len(st.segments))
-	byIdentity := map[string][][]byte{}
-	pieces := 0
 	for i, f := range es.features {
 		ds.ordered[i] = &f.base
 		if f.base.serverOnly {
 			project.ServerKeyOnlyFeatureIDs = append(project.ServerKeyOnlyFeatureIDs, f.in.feature.ID)
 		}
-		pieces += len(f.doc.segments) + len(f.doc.identities)
-		at, err := f.doc.segmentPositions(st.segmentAt)
-		if err != nil {
-			return fmt.Errorf("feature %s: %w", f.in.feature.Key, err)
-		}
-		for k, p := range f.doc.segments {
-			bySegment[at[k]] = append(bySegment[at[k]], p.body)
-		}
-		for _, p := range f.doc.identities {
-			byIdentity[p.key] = append(byIdentity[p.key], p.body)
-		}
 	}
-
 	hb, err := json.Marshal(head)
 	if err != nil {
 		return err
@@ -525,74 +524,35 @@ func assembleDocument(st *state, es *envState, pes *envState) error {
 	if err != nil {
 		return err
 	}
-	// The document is a rope: its pieces are the features' and segments'
-	// encodings, shared with the previous and next states, joined by
-	// constant separators; nothing is copied.
-	parts := make([][]byte, 0, 8+len(es.features)*2+len(st.segments)*3+pieces*2+len(byIdentity)*4)
-	add := func(p ...[]byte) { parts = append(parts, p...) }
-	add(hb[:len(hb)-1], docProjectKey, pb[:len(pb)-1], docSegmentsKey)
-	for i, sg := range st.segments {
-		if i > 0 {
-			add(docComma)
-		}
-		add(sg.head)
-		for j, p := range bySegment[i] {
-			if j > 0 {
-				add(docComma)
-			}
-			add(p)
-		}
-		add(docEndList)
+	ds.head = append(append(append(hb[:len(hb)-1:len(hb)-1], docProjectKey...), pb[:len(pb)-1]...), docSegmentsKey...)
+
+	if err := ds.group(st, pes); err != nil {
+		return err
 	}
-	add(docFeatureStatesKey)
-	for i, f := range es.features {
-		if i > 0 {
-			add(docComma)
-		}
-		add(f.doc.state)
+
+	// Identity overrides: the opening of each, up to its feature states.
+	var prevUUIDs map[string]string
+	if pes != nil {
+		prevUUIDs = pes.document.uuids
 	}
-	add(docIdentityOverridesKey)
-	ids := make([]string, 0, len(byIdentity))
-	for id := range byIdentity {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for i, id := range ids {
-		uuid, ok := "", false
-		if pes != nil {
-			uuid, ok = pes.document.uuids[id]
-		}
+	ds.uuids = make(map[string]string, len(ds.ids))
+	ds.idHeads = make([][]byte, len(ds.ids))
+	for i, id := range ds.ids {
+		uuid, ok := prevUUIDs[id]
 		if !ok {
 			uuid = stableUUID("identity", e.ID, id)
 		}
 		ds.uuids[id] = uuid
-		var w []byte
-		if i > 0 {
-			w = append(w, ',')
-		}
-		w = append(w, `{"identifier":`...)
-		w = appendJSONString(w, id)
+		w := appendJSONString([]byte(`{"identifier":`), id)
 		w = append(w, `,"identity_uuid":"`...)
 		w = append(w, uuid...)
 		w = append(w, `","environment_api_key":`...)
 		w = appendJSONString(w, e.ClientKey)
 		w = append(w, `,"created_date":"`...)
 		w = append(w, created...)
-		w = append(w, `","identity_features":[`...)
-		add(w)
-		for j, p := range byIdentity[id] {
-			if j > 0 {
-				add(docComma)
-			}
-			add(p)
-		}
-		add(docEndIdentity)
+		ds.idHeads[i] = append(w, `","identity_features":[`...)
 	}
-	add(docEnd)
-	ds.parts = parts
-	for _, p := range parts {
-		ds.size += len(p)
-	}
+	ds.size = ds.writeTo(nil, true)
 
 	// The document is a function of its head, the project and the pieces
 	// the environment digest covers, so hashing those stands for hashing
@@ -605,6 +565,158 @@ func assembleDocument(st *state, es *envState, pes *envState) error {
 	ds.etag = `"` + hex.EncodeToString(sum[:12]) + `"`
 	es.document = ds
 	return nil
+}
+
+// pieceRef names a feature's piece of the document: the k-th segment or
+// identity override of the feature at position pos.
+type pieceRef struct{ pos, k int32 }
+
+// group fills ds.bySegment, ds.ids and ds.byIdentity from ds.features. It
+// starts from pes's lists when the features' positions and the segments'
+// positions are unchanged, and rebuilds only the lists that a changed
+// feature had or has pieces in.
+func (ds *documentState) group(st *state, pes *envState) error {
+	var changed []int32
+	incremental := pes != nil && len(pes.features) == len(ds.features) && sameMap(pes.byName, st.byName) &&
+		sameMap(pes.segmentAt, st.segmentAt)
+	if incremental {
+		for i, f := range ds.features {
+			if f != pes.features[i] {
+				changed = append(changed, int32(i))
+			}
+		}
+		incremental = len(changed) <= len(ds.features)/8
+	}
+	if !incremental {
+		ds.bySegment = make([][]pieceRef, len(st.segments))
+		ds.byIdentity = map[string][]pieceRef{}
+		for i, f := range ds.features {
+			if err := ds.add(st, int32(i), f); err != nil {
+				return err
+			}
+		}
+		ds.sortIDs()
+		return nil
+	}
+	prev := &pes.document
+	ds.bySegment, ds.byIdentity, ds.ids = prev.bySegment, prev.byIdentity, prev.ids
+	if len(changed) == 0 {
+		return nil
+	}
+	// The lists a changed feature had or has pieces in are copied (the
+	// previous state is still being served), without the changed
+	// features' pieces; then their new pieces are added.
+	dirtySegments := map[int32]bool{}
+	dirtyIDs := map[string]bool{}
+	for _, pos := range changed {
+		for _, f := range []*featureOut{pes.features[pos], ds.features[pos]} {
+			at, err := f.doc.segmentPositions(st.segmentAt)
+			if err != nil {
+				return fmt.Errorf("feature %s: %w", f.in.feature.Key, err)
+			}
+			for _, j := range at {
+				dirtySegments[j] = true
+			}
+			for _, p := range f.doc.identities {
+				dirtyIDs[p.key] = true
+			}
+		}
+	}
+	isChanged := func(r pieceRef) bool { _, found := slices.BinarySearch(changed, r.pos); return found }
+	ds.bySegment = slices.Clone(prev.bySegment)
+	for j := range dirtySegments {
+		ds.bySegment[j] = slices.DeleteFunc(slices.Clone(ds.bySegment[j]), isChanged)
+	}
+	ds.byIdentity = maps.Clone(prev.byIdentity)
+	for id := range dirtyIDs {
+		ds.byIdentity[id] = slices.DeleteFunc(slices.Clone(ds.byIdentity[id]), isChanged)
+	}
+	for _, pos := range changed {
+		if err := ds.add(st, pos, ds.features[pos]); err != nil {
+			return err
+		}
+	}
+	less := func(a, b pieceRef) int { return cmp.Or(cmp.Compare(a.pos, b.pos), cmp.Compare(a.k, b.k)) }
+	for j := range dirtySegments {
+		slices.SortFunc(ds.bySegment[j], less)
+	}
+	for id := range dirtyIDs {
+		if len(ds.byIdentity[id]) == 0 {
+			delete(ds.byIdentity, id)
+		} else {
+			slices.SortFunc(ds.byIdentity[id], less)
+		}
+	}
+	ds.sortIDs()
+	return nil
+}
+
+// add appends the pieces of the feature at pos to the lists.
+func (ds *documentState) add(st *state, pos int32, f *featureOut) error {
+	at, err := f.doc.segmentPositions(st.segmentAt)
+	if err != nil {
+		return fmt.Errorf("feature %s: %w", f.in.feature.Key, err)
+	}
+	for k, j := range at {
+		ds.bySegment[j] = append(ds.bySegment[j], pieceRef{pos, int32(k)})
+	}
+	for k, p := range f.doc.identities {
+		ds.byIdentity[p.key] = append(ds.byIdentity[p.key], pieceRef{pos, int32(k)})
+	}
+	return nil
+}
+
+func (ds *documentState) sortIDs() {
+	ds.ids = slices.Sorted(maps.Keys(ds.byIdentity))
+}
+
+// writeTo writes the document to w and returns its length. With sizeOnly it
+// only counts.
+func (ds *documentState) writeTo(w io.Writer, sizeOnly bool) int {
+	n := 0
+	put := func(b []byte) {
+		n += len(b)
+		if !sizeOnly {
+			_, _ = w.Write(b)
+		}
+	}
+	put(ds.head)
+	for i, sg := range ds.segments {
+		if i > 0 {
+			put(docComma)
+		}
+		put(sg.head)
+		for j, r := range ds.bySegment[i] {
+			if j > 0 {
+				put(docComma)
+			}
+			put(ds.features[r.pos].doc.segments[r.k].body)
+		}
+		put(docEndList)
+	}
+	put(docFeatureStatesKey)
+	for i, f := range ds.features {
+		if i > 0 {
+			put(docComma)
+		}
+		put(f.doc.state)
+	}
+	put(docIdentityOverridesKey)
+	for i, id := range ds.ids {
+		if i > 0 {
+			put(docComma)
+		}
+		put(ds.idHeads[i])
+		for j, r := range ds.byIdentity[id] {
+			if j > 0 {
+				put(docComma)
+			}
+			put(ds.features[r.pos].doc.identities[r.k].body)
+		}
+		put(docEndIdentity)
+	}
+	put(docEnd)
+	return n
 }
 
 // The environment document's constant separators.
@@ -621,11 +733,10 @@ var (
 
 // body returns the document as one byte slice.
 func (ds *documentState) body() []byte {
-	b := make([]byte, 0, ds.size)
-	for _, p := range ds.parts {
-		b = append(b, p...)
-	}
-	return b
+	var b bytes.Buffer
+	b.Grow(ds.size)
+	ds.writeTo(&b, false)
+	return b.Bytes()
 }
 
 func (s *Server) environmentDocument(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
@@ -646,11 +757,9 @@ func (s *Server) environmentDocument(w http.ResponseWriter, r *http.Request, _ h
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(es.document.size))
-	for _, p := range es.document.parts {
-		if _, err := w.Write(p); err != nil {
-			return // the client went away
-		}
-	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	es.document.writeTo(bw, false)
+	_ = bw.Flush() // an error means the client went away
 }
 
 // etagMatch reports whether an If-None-Match header lists etag.

@@ -149,7 +149,7 @@ func buildEnvironment(st *state, e *flagrepo.Environment, m *evaluator.Model, ps
 	if len(flags) != len(keys) {
 		return nil, fmt.Errorf("the model has %d flags, the snapshot %d features", len(flags), len(keys))
 	}
-	es := &envState{env: e, model: m, features: make([]*featureOut, len(keys)), byName: st.byName, results: newResultCache(len(keys))}
+	es := &envState{env: e, model: m, features: make([]*featureOut, len(keys)), byName: st.byName, segmentAt: st.segmentAt, results: newResultCache(len(keys))}
 	hide := snap.HidesDisabledFlags(e)
 	// A feature's created_date is the time of the first revision this
 	// process served it in: git keeps no creation date, and a date that

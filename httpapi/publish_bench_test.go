@@ -56,7 +56,7 @@ func BenchmarkReloadLarge(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer repo.Close()
-	srv := New(Options{})
+	srv := New(Options{Log: ofrepQuietLog})
 	snap, err := repo.Snapshot("HEAD", nil)
 	if err != nil {
 		b.Fatal(err)

@@ -125,6 +125,18 @@ func TestPublishIncremental(t *testing.T) {
 				d["value"] = "changed"
 			})
 		}, opts.Features - 1},
+		{"identity and segment overrides of a feature", func() {
+			repo.edit(t, state("production", 8), func(d map[string]any) {
+				d["identity_overrides"] = []any{map[string]any{"identifiers": []any{"vip", "user-3"}, "enabled": true, "value": "vip"}}
+				d["segment_overrides"] = []any{map[string]any{"segment": repogen.SegmentKey(4), "priority": 1, "enabled": true, "value": "seg4"}}
+			})
+		}, opts.Features - 1},
+		{"overrides removed", func() {
+			repo.edit(t, state("production", 8), func(d map[string]any) {
+				delete(d, "identity_overrides")
+				delete(d, "segment_overrides")
+			})
+		}, opts.Features - 1},
 		{"staging state only", func() {
 			repo.edit(t, state("staging", 6), func(d map[string]any) { d["enabled"] = !(d["enabled"] == true) })
 		}, opts.Features},

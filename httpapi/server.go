@@ -87,10 +87,11 @@ func (st *state) lookupKey(key string) (es *envState, server bool) {
 // Each surface keeps what it precomputes in its own field, assembled by its
 // own function (see Publish).
 type envState struct {
-	env      *flagrepo.Environment
-	model    *evaluator.Model
-	features []*featureOut    // in feature key order
-	byName   map[string]int32 // feature key -> position in features (shared by the state's environments)
+	env       *flagrepo.Environment
+	model     *evaluator.Model
+	features  []*featureOut    // in feature key order
+	byName    map[string]int32 // feature key -> position in features (shared by the state's environments)
+	segmentAt map[string]int32 // the state's segment positions (state.segmentAt)
 	// flagsJSON is GET /api/v1/flags/; clientFlagsJSON the same without
 	// server-key-only features, nil when there are none.
 	flagsJSON, clientFlagsJSON []byte

@@ -125,6 +125,32 @@ func TestLocalFollowsHEAD(t *testing.T) {
 	waitFor(t, "main again", func() bool { return rec.lastSHA() == head })
 }
 
+// TestLocalLinkedWorktree follows a linked work tree (git worktree add),
+// whose branches live in the main repository's Git directory: commits made
+// in it, and in the main work tree on the branch it has checked out, are
+// seen through fsnotify (the interval is an hour).
+func TestLocalLinkedWorktree(t *testing.T) {
+	main := templateRepo(t)
+	linked := filepath.Join(t.TempDir(), "linked")
+	gittest.Run(t, main, "worktree", "add", "-q", "-b", "review", linked)
+	repo := openRepo(t, linked)
+	_, rec, _ := start(t, Options{Repo: repo, Interval: time.Hour})
+	head := gittest.Run(t, linked, "rev-parse", "HEAD")
+	waitFor(t, "the initial revision", func() bool { return rec.lastSHA() == head })
+
+	setDescription(t, linked, "committed in the linked work tree")
+	sha := commit(t, linked, "in the linked work tree")
+	waitFor(t, "the linked work tree's commit", func() bool { return rec.lastSHA() == sha })
+	if got := description(rec.last()); got != "committed in the linked work tree" {
+		t.Fatalf("served description %q", got)
+	}
+
+	// The branch moved from the main work tree (a merge, a reset, a push
+	// into it): the linked work tree's HEAD names it, so it is served.
+	gittest.Run(t, main, "update-ref", "refs/heads/review", head)
+	waitFor(t, "the branch moved from the main work tree", func() bool { return rec.lastSHA() == head })
+}
+
 // TestLocalBareRepository follows a bare repository that commits are pushed
 // into.
 func TestLocalBareRepository(t *testing.T) {

@@ -19,12 +19,34 @@ type watcher struct {
 	fs   *fsnotify.Watcher
 	refs bool   // watching a Git directory's refs, not a working tree
 	root string // the Git directory, or the working tree
+	// common is the common Git directory of a linked work tree (git
+	// worktree add), where its branches live; "" otherwise.
+	common string
 }
 
 // newRefWatcher watches gitdir (for HEAD and packed-refs), gitdir/refs and
-// everything under gitdir/refs/heads.
+// everything under gitdir/refs/heads; for a linked work tree, whose gitdir
+// names a common directory, the same in the common directory too.
 func newRefWatcher(gitdir string) (*watcher, error) {
-	return newWatcher(gitdir, true)
+	w, err := newWatcher(gitdir, true)
+	if err != nil {
+		return nil, err
+	}
+	if data, err := os.ReadFile(filepath.Join(w.root, "commondir")); err == nil {
+		common := strings.TrimSpace(string(data))
+		if !filepath.IsAbs(common) {
+			common = filepath.Join(w.root, common)
+		}
+		if common = filepath.Clean(common); common != w.root {
+			if err := w.fs.Add(common); err != nil {
+				w.close()
+				return nil, fmt.Errorf("watch %s: %w", common, err)
+			}
+			w.common = common
+			w.rewatch()
+		}
+	}
+	return w, nil
 }
 
 // newTreeWatcher watches every directory of a working tree but .git.
@@ -58,9 +80,19 @@ func (w *watcher) rewatch() {
 		w.addTree(w.root)
 		return
 	}
-	_ = w.fs.Add(w.root)
-	_ = w.fs.Add(filepath.Join(w.root, "refs"))
-	w.addTree(filepath.Join(w.root, "refs", "heads"))
+	for _, dir := range w.gitDirs() {
+		_ = w.fs.Add(dir)
+		_ = w.fs.Add(filepath.Join(dir, "refs"))
+		w.addTree(filepath.Join(dir, "refs", "heads"))
+	}
+}
+
+// gitDirs lists the Git directories whose references are watched.
+func (w *watcher) gitDirs() []string {
+	if w.common == "" {
+		return []string{w.root}
+	}
+	return []string{w.root, w.common}
 }
 
 // addTree watches dir and its subdirectories (but .git in a working tree).
@@ -91,25 +123,26 @@ func (w *watcher) handle(ev fsnotify.Event) bool {
 		if strings.HasSuffix(base, ".lock") {
 			return false // written, then renamed onto the real name
 		}
-		if filepath.Dir(name) == w.root {
-			switch base {
-			case "HEAD", "packed-refs":
-				return true
-			case "refs":
-				if created {
-					w.rewatch()
+		for _, dir := range w.gitDirs() {
+			if filepath.Dir(name) == dir {
+				switch base {
+				case "HEAD", "packed-refs":
+					return true
+				case "refs":
+					if created {
+						w.rewatch()
+					}
+					return true
+				}
+				return false
+			}
+			heads := filepath.Join(dir, "refs", "heads")
+			if name == heads || strings.HasPrefix(name, heads+string(filepath.Separator)) {
+				if created && isDir(name) {
+					w.addTree(name)
 				}
 				return true
 			}
-			return false
-		}
-		refs := filepath.Join(w.root, "refs")
-		heads := filepath.Join(refs, "heads")
-		if name == heads || strings.HasPrefix(name, heads+string(filepath.Separator)) {
-			if created && isDir(name) {
-				w.addTree(name)
-			}
-			return true
 		}
 		return false // other refs: tags, remotes, notes
 	}

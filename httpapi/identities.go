@@ -53,27 +53,42 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.msg }
 
+// in names the field of an error made by a check given an empty field name
+// (whose message starts where the field name would be), so that the name
+// is only formatted on error.
+func (e *requestError) in(field string) *requestError {
+	return &requestError{status: e.status, msg: field + e.msg}
+}
+
 func badRequest(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
 // readJSON decodes a request body of at most maxBodyBytes into v.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) *requestError {
+	data, rerr := readBody(w, r)
+	if rerr != nil {
+		return rerr
+	}
+	return decodeJSON(data, v)
+}
+
+// readBody reads the request body, at most maxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requestError) {
 	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	var buf bytes.Buffer
 	if n := r.ContentLength; n > 0 && n <= maxBodyBytes {
 		buf.Grow(int(n) + bytes.MinRead) // one allocation for the whole body
 	}
 	_, err := buf.ReadFrom(body)
-	data := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("request body larger than %d bytes", maxBodyBytes)}
+			return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("request body larger than %d bytes", maxBodyBytes)}
 		}
-		return badRequest("reading the request body: %v", err)
+		return nil, badRequest("reading the request body: %v", err)
 	}
-	return decodeJSON(data, v)
+	return buf.Bytes(), nil
 }
 
 // decodeJSON decodes exactly one JSON value from data into v, explaining
@@ -221,14 +236,13 @@ func checkTraitInputs(field string, in []traitInput) ([]sentTrait, *requestError
 	}
 	out := make([]sentTrait, len(in))
 	for i, t := range in {
-		p := fmt.Sprintf("%s[%d]", field, i)
-		key, rerr := checkTraitKey(p+".trait_key", t.Key)
+		key, rerr := checkTraitKey("", t.Key)
 		if rerr != nil {
-			return nil, rerr
+			return nil, rerr.in(fmt.Sprintf("%s[%d].trait_key", field, i))
 		}
-		v, rerr := traitValue(p+".trait_value", t.Value)
+		v, rerr := traitValue("", t.Value)
 		if rerr != nil {
-			return nil, rerr
+			return nil, rerr.in(fmt.Sprintf("%s[%d].trait_value", field, i))
 		}
 		out[i] = sentTrait{Trait: identities.Trait{Key: key, Value: v}, transient: t.Transient != nil && *t.Transient}
 	}
@@ -313,7 +327,11 @@ func (s *Server) postIdentity(w http.ResponseWriter, r *http.Request, _ httprout
 		return
 	}
 	var req identityRequest
-	if rerr := readJSON(w, r, &req); rerr != nil {
+	data, rerr := readBody(w, r)
+	if rerr == nil && !decodeIdentityFast(data, &req) {
+		rerr = decodeJSON(data, &req)
+	}
+	if rerr != nil {
 		writeDetail(w, rerr.status, rerr.msg)
 		return
 	}

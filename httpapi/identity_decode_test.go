@@ -1,0 +1,73 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var identityFastSeeds = []string{
+	`{"identifier": "user-1", "traits": [{"trait_key": "plan", "trait_value": "pro"}, {"trait_key": "n", "trait_value": -12.5e3, "transient": true}], "transient": false}`,
+	`{"identifier":"u","traits":[]}`,
+	`{"identifier":"u","traits":[{"trait_key":"a","trait_value":null},{"trait_key":"b","trait_value":true},{"trait_key":"c","trait_value":0}]}`,
+	` { "identifier" : "u" } `,
+	`{}`,
+	`{"traits":[{}]}`,
+	`{"identifier":"u","identifier":"v"}`,
+	`{"identifier":"caf\u00e9"}`,
+	`{"Identifier":"u"}`,
+	`{"identifier":null}`,
+	`{"identifier":"u","traits":[{"trait_key":"a","trait_value":{"x":1}}]}`,
+	`{"identifier":"u","traits":[{"trait_key":"a","trait_value":01}]}`,
+	`{"identifier":"u","traits":[{"trait_key":"a","trait_value":1.}]}`,
+	`{"identifier":"u","traits":[{"trait_key":"a","trait_value":-}]}`,
+	`{"identifier":"u"} x`,
+	`{"identifier":"u",}`,
+	`[{"identifier":"u"}]`,
+	`{"identifier":"u","traits":[{"trait_key":"a","trait_value":"x","extra":1}]}`,
+	"{\"identifier\":\"a\tb\"}",
+	`{"identifier":"u","transient":true,"transient":false}`,
+	`{"identifier":"u","traits":[{"trait_key":"a","trait_value":truex}]}`,
+}
+
+// TestIdentityFastDecode: the fast decoder takes the common shape, and
+// hands everything else to encoding/json.
+func TestIdentityFastDecode(t *testing.T) {
+	accepted := map[string]bool{
+		identityFastSeeds[0]: true, identityFastSeeds[1]: true, identityFastSeeds[2]: true,
+		identityFastSeeds[3]: true, identityFastSeeds[4]: true, identityFastSeeds[5]: true,
+	}
+	for _, in := range identityFastSeeds {
+		var req identityRequest
+		if got := decodeIdentityFast([]byte(in), &req); got != accepted[in] {
+			t.Errorf("decodeIdentityFast(%s) = %v, want %v", in, got, accepted[in])
+		}
+		checkFastDecode(t, []byte(in))
+	}
+}
+
+// checkFastDecode fails when the fast decoder accepts data and its result
+// differs from encoding/json's.
+func checkFastDecode(t *testing.T, data []byte) {
+	var fast identityRequest
+	if !decodeIdentityFast(data, &fast) {
+		if !reflect.DeepEqual(fast, identityRequest{}) {
+			t.Fatalf("%q: refused, but changed the request: %+v", data, fast)
+		}
+		return
+	}
+	var slow identityRequest
+	if err := json.Unmarshal(data, &slow); err != nil {
+		t.Fatalf("%q: accepted by the fast decoder, refused by encoding/json: %v", data, err)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%q: fast decoder gives %#v, encoding/json %#v", data, fast, slow)
+	}
+}
+
+func FuzzIdentityFastDecode(f *testing.F) {
+	for _, s := range identityFastSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkFastDecode(t, data) })
+}

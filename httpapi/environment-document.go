@@ -46,7 +46,9 @@ import (
 //   - use_identity_composite_key_for_hashing is true: identity key
 //     "<client key>_<identifier>", as on the server.
 //
-// The document is encoded once per snapshot and environment (buildDocument).
+// Publish encodes each feature's part once (newFeatureDocument) and reuses
+// it while the feature is unchanged; the handler writes the document from
+// those parts (documentState.writeTo).
 
 // documentState is what the environment document and the identity
 // endpoints precompute per environment and snapshot.
@@ -532,7 +534,7 @@ func assembleDocument(st *state, es *envState, pes *envState) error {
 
 	// Identity overrides: the opening of each, up to its feature states.
 	var prevUUIDs map[string]string
-	if pes != nil {
+	if pes != nil && pes.env.ID == e.ID { // the uuids derive from the environment id
 		prevUUIDs = pes.document.uuids
 	}
 	ds.uuids = make(map[string]string, len(ds.ids))

@@ -36,9 +36,11 @@ package httpapi
 // The bulk ETag is a hash of (what decides this environment's answers, the
 // kind of key, the raw request body): a request whose If-None-Match holds it
 // gets a 304 after reading and hashing the body, with no parsing and no
-// evaluation. "What decides the answers" is a digest of the environment's
-// evaluation input, so that a commit that changes nothing for an environment
-// (or a restart, or another replica) keeps its ETags valid.
+// evaluation. "What decides the answers" is the environment digest
+// (environmentDigest in publish.go: the environment's id, name and client
+// key, and every feature's and segment's encoded input), so that a commit
+// that changes nothing for an environment (or a restart, or another
+// replica) keeps its ETags valid.
 
 import (
 	"crypto/sha256"

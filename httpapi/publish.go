@@ -23,8 +23,11 @@ import (
 // touches, and Publish then concatenates pieces. Segments work the same way
 // (segmentOut).
 
-// featureIn is everything a feature's precomputed pieces in one environment
-// depend on. Equal inputs give byte-identical pieces.
+// featureIn is what a feature's precomputed pieces in one environment
+// depend on, besides the feature's evaluation without an identity (which
+// segment rules and the environment's name and key may change; reuse also
+// requires it to be the same, see sameEvaluation). Equal inputs give
+// byte-identical pieces.
 type featureIn struct {
 	feature *flagrepo.Feature
 	state   *flagrepo.FeatureState // nil when the environment has no file for it
@@ -36,7 +39,8 @@ type featureIn struct {
 // featureOut is one feature's precomputed pieces in one environment.
 type featureOut struct {
 	in      featureIn
-	visible bool   // shown without an identity: enabled, or disabled flags not hidden
+	eval    evaluator.Flag // its evaluation without an identity
+	visible bool           // shown without an identity: enabled, or disabled flags not hidden
 	flag    []byte // its GET /api/v1/flags/ object
 	base    flagBase
 	doc     featureDocument // environment-document.go
@@ -174,7 +178,7 @@ func buildEnvironment(st *state, e *flagrepo.Environment, m *evaluator.Model, ps
 		if old != nil {
 			in.created = old.in.created
 		}
-		if old != nil && old.in == in {
+		if old != nil && old.in == in && old.sameEvaluation(&flags[i]) {
 			es.features[i] = old
 			continue
 		}
@@ -198,7 +202,7 @@ func buildEnvironment(st *state, e *flagrepo.Environment, m *evaluator.Model, ps
 func newFeatureOut(e *flagrepo.Environment, in featureIn, flag *evaluator.Flag) (*featureOut, error) {
 	f := in.feature
 	r := e.Resolve(f)
-	out := &featureOut{in: in, visible: flag.Enabled || !in.hide}
+	out := &featureOut{in: in, eval: *flag, visible: flag.Enabled || !in.hide}
 	ff := flagsmithFlag{
 		// A feature state's id is the feature's id: SDKs hash it for
 		// multivariate buckets, so it must be stable across reloads.
@@ -252,6 +256,25 @@ func newFeatureOut(e *flagrepo.Environment, in featureIn, flag *evaluator.Flag) 
 	return out, nil
 }
 
+// sameEvaluation reports whether flag, the feature's evaluation without an
+// identity in a new model, is the one f's pieces were encoded from.
+func (f *featureOut) sameEvaluation(flag *evaluator.Flag) bool {
+	e := &f.eval
+	return e.Enabled == flag.Enabled && e.Reason == flag.Reason && e.Variant == flag.Variant && sameValue(e.Value, flag.Value)
+}
+
+// sameValue reports whether two flag values are equal.
+func sameValue(a, b any) bool {
+	if ofrepIsScalar(a) {
+		return ofrepSameScalar(a, b)
+	}
+	if fa, ok := a.(float64); ok {
+		fb, ok := b.(float64)
+		return ok && fa == fb
+	}
+	return reflect.DeepEqual(a, b)
+}
+
 // assembleFlags concatenates the GET /api/v1/flags/ answer for server keys
 // and, when some features are server-key-only, the one for client keys (nil
 // otherwise).
@@ -285,12 +308,15 @@ func assembleFlags(features []*featureOut) (all, client []byte) {
 }
 
 // environmentDigest hashes what decides an environment's answers: the
-// server build, the answer formats, and every feature's and segment's
-// pieces. A commit that changes nothing for an environment (or a restart, or
-// another replica) keeps its digest, and so its ETags.
+// server build, the answer formats, the environment's id, name and client
+// key (identity keys and $.environment.* rules read them), and every
+// feature's and segment's pieces. A commit that changes nothing for an
+// environment (or a restart, or another replica) keeps its digest, and so
+// its ETags.
 func environmentDigest(st *state, es *envState, hide bool) [sha256.Size]byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%t\x00%d\x00", ofrepETagFormat, ofrepBuild(), hide, len(es.features))
+	e := es.env
+	fmt.Fprintf(h, "%s\x00%s\x00%t\x00%d\x00%d\x00%q\x00%q\x00", ofrepETagFormat, ofrepBuild(), hide, len(es.features), e.ID, e.Name, e.ClientKey)
 	for _, f := range es.features {
 		h.Write(f.digest[:])
 	}

@@ -158,6 +158,37 @@ func TestPublishIncremental(t *testing.T) {
 			repo["features/zz_new_feature.json"] = []byte(`{"id": 99999, "description": "new", "default": {"enabled": true, "value": "v"}}`)
 			repo["environments/production/features/zz_new_feature.json"] = []byte(`{"enabled": false, "segment_overrides": [{"segment": "` + repogen.SegmentKey(1) + `", "priority": 1, "enabled": true, "value": "seg"}], "identity_overrides": [{"identifiers": ["vip"], "enabled": true, "value": "vip"}]}`)
 		}, opts.Features - 1},
+		{"an override on a segment that matches without an identity", func() {
+			repo.edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
+				d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
+					map[string]any{"property": "beta", "operator": "IS_NOT_SET"}}}}
+			})
+			repo.edit(t, state("production", 9), func(d map[string]any) {
+				d["enabled"] = false
+				d["segment_overrides"] = []any{map[string]any{"segment": repogen.SegmentKey(3), "priority": 1, "enabled": true, "value": "no-identity"}}
+			})
+		}, -1},
+		{"that segment's rule no longer matches without an identity", func() {
+			repo.edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
+				d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
+					map[string]any{"property": "beta", "operator": "IS_SET"}}}}
+			})
+		}, -1},
+		{"a rule on the environment's name", func() {
+			repo.edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
+				d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
+					map[string]any{"property": "$.environment.name", "operator": "EQUAL", "value": "Live"}}}}
+			})
+		}, -1},
+		{"the environment renamed to match it", func() {
+			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["name"] = "Live" })
+		}, -1},
+		{"client key rotated", func() {
+			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["client_key"] = "rotated_production_key" })
+		}, -1},
+		{"environment id changed", func() {
+			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["id"] = 777 })
+		}, -1},
 		{"environment settings", func() {
 			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["hide_disabled_flags"] = true })
 		}, 0},
@@ -167,6 +198,7 @@ func TestPublishIncremental(t *testing.T) {
 	}
 	when := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	incremental := New(Options{Log: ofrepQuietLog})
+	seen := map[string]ofrepSeen{} // by environment and context: the previous step's answer
 	var prev *flagrepo.Snapshot
 	for i, step := range steps {
 		step.change()
@@ -200,7 +232,7 @@ func TestPublishIncremental(t *testing.T) {
 			}
 		}
 		compareStates(t, step.name, got, want)
-		compareAnswers(t, step.name, incremental, fresh, snap)
+		compareAnswers(t, step.name, incremental, fresh, snap, seen)
 		prev = snap
 	}
 }
@@ -235,7 +267,13 @@ func compareStates(t *testing.T, step string, got, want *state) {
 
 // compareAnswers asks both servers the same OFREP questions with targeting
 // contexts, which evaluate every flag.
-func compareAnswers(t *testing.T, step string, a, b *Server, snap *flagrepo.Snapshot) {
+// ofrepSeen is an OFREP answer and its ETag.
+type ofrepSeen struct{ body, etag string }
+
+// compareAnswers also checks, against seen (the answers of the previous
+// step, updated), that an answer that changed got a new ETag: a client
+// holding the old one must not get a 304.
+func compareAnswers(t *testing.T, step string, a, b *Server, snap *flagrepo.Snapshot, seen map[string]ofrepSeen) {
 	t.Helper()
 	ha, hb := a.Handler(), b.Handler()
 	for _, env := range snap.EnvironmentKeys() {
@@ -250,6 +288,11 @@ func compareAnswers(t *testing.T, step string, a, b *Server, snap *flagrepo.Snap
 			if wa.Code != http.StatusOK || wa.Body.String() != wb.Body.String() || wa.Header().Get("ETag") != wb.Header().Get("ETag") {
 				t.Errorf("%s: %s: OFREP answers differ for %s:\n%d %s\n%d %s", step, env, ctx, wa.Code, wa.Body, wb.Code, wb.Body)
 			}
+			now := ofrepSeen{wa.Body.String(), wa.Header().Get("ETag")}
+			if was, ok := seen[env+ctx]; ok && was.body != now.body && was.etag == now.etag {
+				t.Errorf("%s: %s: the answer for %s changed but kept its ETag %s", step, env, ctx, now.etag)
+			}
+			seen[env+ctx] = now
 		}
 	}
 }

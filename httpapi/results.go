@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"sync"
 
 	"github.com/gitflags/gitflags/identities"
@@ -64,16 +65,18 @@ func (c *resultCache) add(k [sha256.Size]byte, v []uint8) {
 }
 
 // resultKey hashes what an evaluation depends on besides the revision: the
-// identifier and the traits (keys sorted). ok is false when a trait value
-// cannot be encoded.
+// identifier and the traits (keys sorted), each string prefixed with its
+// length so that no two different inputs hash the same text (identifiers
+// and keys may hold any character). ok is false when a trait value cannot
+// be encoded.
 func resultKey(scratch *identifyBuffers, identifier string, keys []string, traits map[string]any) (k [sha256.Size]byte, ok bool) {
-	b := append(scratch.key[:0], identifier...)
+	b := binary.AppendUvarint(scratch.key[:0], uint64(len(identifier)))
+	b = append(b, identifier...)
 	for _, key := range keys {
-		b = append(b, 0)
+		b = binary.AppendUvarint(b, uint64(len(key)))
 		b = append(b, key...)
-		b = append(b, 0)
 		var err error
-		if b, err = identities.AppendValue(b, traits[key]); err != nil {
+		if b, err = identities.AppendValue(b, traits[key]); err != nil { // JSON: self-delimiting
 			return k, false
 		}
 	}

@@ -92,3 +92,26 @@ func TestResultCacheBound(t *testing.T) {
 		t.Fatalf("half for 10 features = %d", got)
 	}
 }
+
+// TestResultKeyUnambiguous: identifiers and trait keys may hold any
+// character, so no identifier can pose as another identity with traits.
+func TestResultKeyUnambiguous(t *testing.T) {
+	scratch := new(identifyBuffers)
+	a, ok1 := resultKey(scratch, "u\x00plan\x00\"pro\"", nil, nil)
+	b, ok2 := resultKey(scratch, "u", []string{"plan"}, map[string]any{"plan": "pro"})
+	c, ok3 := resultKey(scratch, "u", []string{"plan"}, map[string]any{"plan": "pro"})
+	if !ok1 || !ok2 || !ok3 {
+		t.Fatal("keys not made")
+	}
+	if a == b {
+		t.Fatal("an identifier with the traits' encoding in it has the key of the identity with those traits")
+	}
+	if b != c {
+		t.Fatal("the same identity and traits give different keys")
+	}
+	d, _ := resultKey(scratch, "ab", []string{"c"}, map[string]any{"c": 1})
+	e, _ := resultKey(scratch, "a", []string{"bc"}, map[string]any{"bc": 1})
+	if d == e {
+		t.Fatal("moving characters between identifier and key keeps the key")
+	}
+}

@@ -41,7 +41,7 @@ type featureOut struct {
 	in      featureIn
 	eval    evaluator.Flag // its evaluation without an identity
 	visible bool           // shown without an identity: enabled, or disabled flags not hidden
-	flag    []byte // its GET /api/v1/flags/ object
+	flag    []byte         // its GET /api/v1/flags/ object
 	base    flagBase
 	doc     featureDocument // environment-document.go
 	ofrep   ofrepFeature    // ofrep.go

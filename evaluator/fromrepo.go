@@ -101,7 +101,9 @@ func identityOverride(f *flagrepo.Feature, r *flagrepo.Resolved, o *flagrepo.Ide
 // document of a file unchanged since the previous snapshot the same pointer,
 // and documents are never modified. A segment (snap.Segments[k]) that is the
 // same pointer is not compiled again (unless the environment's client key or
-// name changed), nor is a feature whose *flagrepo.Feature and
+// name changed, or unused trait slots have piled up and every segment is
+// compiled afresh with new slot numbers), nor is a feature whose
+// *flagrepo.Feature and
 // *flagrepo.FeatureState of the environment are both the same pointers, so
 // recompiling after a small change costs little more than copying the
 // models. The result is the same as without prev; models in prev are not

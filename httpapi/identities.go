@@ -405,7 +405,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 	b = appendJSONString(b, identifier)
 	b = append(b, `,"flags":[`...)
 	first := true
-	s.metrics.evaluations.WithLabelValues("identities").Inc()
+	s.metrics.identityEvaluations.Inc()
 	if hit {
 		for i, base := range ordered {
 			o := &base.outcomes[vec[i]]

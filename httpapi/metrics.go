@@ -18,9 +18,11 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	evaluations *prometheus.CounterVec
-	revision    *prometheus.GaugeVec
-	revisionAt  prometheus.Gauge
-	sync        *syncMetrics
+	// evaluations by surface, looked up once
+	identityEvaluations, ofrepEvaluations prometheus.Counter
+	revision                              *prometheus.GaugeVec
+	revisionAt                            prometheus.Gauge
+	sync                                  *syncMetrics
 }
 
 func newMetrics(s *Server) *metrics {
@@ -53,6 +55,8 @@ func newMetrics(s *Server) *metrics {
 	})
 	m.registry.MustRegister(m.requests, m.duration, m.evaluations, m.revision, m.revisionAt, age,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.identityEvaluations = m.evaluations.WithLabelValues("identities")
+	m.ofrepEvaluations = m.evaluations.WithLabelValues("ofrep")
 	m.sync = newSyncMetrics(m.registry)
 	return m
 }

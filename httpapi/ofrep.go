@@ -521,7 +521,7 @@ func (s *Server) ofrepBulk(w http.ResponseWriter, r *http.Request, _ httprouter.
 	}
 	body, length := o.bulk[v], o.bulkLen[v]
 	if rq.hasID {
-		s.metrics.evaluations.WithLabelValues("ofrep").Inc()
+		s.metrics.ofrepEvaluations.Inc()
 		rq.flags = es.model.AppendFlags(rq.flags[:0], &rq.id)
 		rq.out = o.appendBulk(rq.out[:0], rq.flags, server)
 		body, length = rq.out, []string{strconv.Itoa(len(rq.out))}
@@ -563,7 +563,7 @@ func (s *Server) ofrepFlag(w http.ResponseWriter, r *http.Request, p httprouter.
 	body, length := f.single, f.singleLen
 	hidden := f.hidden
 	if rq.hasID && !f.static {
-		s.metrics.evaluations.WithLabelValues("ofrep").Inc()
+		s.metrics.ofrepEvaluations.Inc()
 		fl, _ := es.model.Flag(name, &rq.id)
 		hidden = o.hideDisabled && !fl.Enabled
 		rq.out = f.appendFlag(rq.out[:0], &fl)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 )
 
 // MarshalJSON writes {"trait_key": ..., "trait_value": ...}, keeping a float
@@ -32,9 +33,18 @@ func MarshalValue(v any) ([]byte, error) { return appendValue(nil, v) }
 // writes it.
 func AppendValue(b []byte, v any) ([]byte, error) { return appendValue(b, v) }
 
+// appendString appends s as JSON text, byte for byte as json.Marshal
+// writes it (which escapes <, > and & too).
 func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // appendValue appends the JSON text of a trait value.
@@ -91,6 +101,138 @@ func encodeTraits(m map[string]any) ([]byte, error) {
 
 // decodeTraits reads what encodeTraits wrote.
 func decodeTraits(data []byte) (map[string]any, error) {
+	if m, ok := decodeTraitsFast(data); ok {
+		return m, nil
+	}
+	return decodeTraitsJSON(data)
+}
+
+// decodeTraitsFast reads the usual form of what encodeTraits writes (no
+// white space, keys of printable ASCII, strings without escapes) without
+// encoding/json. It reports false for anything else, and then
+// decodeTraitsJSON decides; where it reports true, its result is
+// decodeTraitsJSON's (FuzzDecodeTraitsFast checks this).
+func decodeTraitsFast(data []byte) (map[string]any, bool) {
+	if len(data) < 2 || data[0] != '{' || data[len(data)-1] != '}' {
+		return nil, false
+	}
+	out := make(map[string]any, bytes.Count(data, []byte{':'}))
+	i, end := 1, len(data)-1
+	str := func(ascii bool) (string, bool) {
+		if i >= end || data[i] != '"' {
+			return "", false
+		}
+		for j := i + 1; j < end; j++ {
+			switch c := data[j]; {
+			case c == '"':
+				s := string(data[i+1 : j])
+				i = j + 1
+				return s, true
+			case c == '\\' || c < 0x20 || ascii && c >= 0x7f:
+				return "", false
+			}
+		}
+		return "", false
+	}
+	for i < end {
+		if len(out) > 0 {
+			if data[i] != ',' {
+				return nil, false
+			}
+			i++
+		}
+		k, ok := str(true)
+		if !ok || i >= end || data[i] != ':' {
+			return nil, false
+		}
+		i++
+		if i >= end {
+			return nil, false
+		}
+		switch c := data[i]; {
+		case c == '"':
+			v, ok := str(false)
+			if !ok || !utf8.ValidString(v) {
+				return nil, false
+			}
+			out[k] = v
+		case c == 't' || c == 'f' || c == 'n':
+			j := i
+			for j < end && data[j] >= 'a' && data[j] <= 'z' {
+				j++
+			}
+			switch string(data[i:j]) {
+			case "true":
+				out[k] = true
+			case "false":
+				out[k] = false
+			case "null":
+				out[k] = nil
+			default:
+				return nil, false
+			}
+			i = j
+		default:
+			j := i
+			for j < end && data[j] != ',' {
+				j++
+			}
+			if !jsonNumber(data[i:j]) {
+				return nil, false
+			}
+			x, err := ParseNumber(string(data[i:j]))
+			if err != nil {
+				return nil, false
+			}
+			out[k] = x
+			i = j
+		}
+	}
+	if len(out) != bytes.Count(data, []byte{':'}) {
+		return nil, false // a duplicate key, or a ':' inside a string
+	}
+	return out, true
+}
+
+// jsonNumber reports whether b is a JSON number.
+func jsonNumber(b []byte) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+// decodeTraitsJSON reads any JSON object of trait values.
+func decodeTraitsJSON(data []byte) (map[string]any, error) {
 	// Decoding into raw messages and reading each literal directly is about
 	// twice as fast as a json.Decoder with UseNumber, on every identity call.
 	var raw map[string]json.RawMessage

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -172,6 +173,10 @@ func traitValue(field string, j jsonValue) (any, *requestError) {
 	case 't', 'f':
 		v = raw[0] == 't'
 	case '"':
+		if plainJSONString(raw) {
+			v = string(raw[1 : len(raw)-1])
+			break
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, badRequest("%s: %v", field, err)
@@ -195,6 +200,21 @@ func traitValue(field string, j jsonValue) (any, *requestError) {
 		return nil, badRequest("%s: %v", field, err)
 	}
 	return v, nil
+}
+
+// plainJSONString reports whether raw is a JSON string whose content is
+// its own value: valid UTF-8 without escapes or control characters.
+func plainJSONString(raw []byte) bool {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(body)
 }
 
 func checkIdentifier(field string, id *string) (string, *requestError) {

@@ -71,3 +71,23 @@ func FuzzIdentityFastDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkFastDecode(t, data) })
 }
+
+// FuzzPlainJSONString: a string plainJSONString takes as its own value is
+// what encoding/json decodes it to.
+func FuzzPlainJSONString(f *testing.F) {
+	for _, s := range []string{`"pro"`, `""`, `"a\"b"`, `"caf` + "\xc3\xa9" + `"`, "\"\xff\"", "\"\x7f\"", "\"tab\t\"", `"x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !plainJSONString(raw) {
+			return
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("%q: taken as plain, refused by encoding/json: %v", raw, err)
+		}
+		if s != string(raw[1:len(raw)-1]) {
+			t.Fatalf("%q: encoding/json decodes %q", raw, s)
+		}
+	})
+}

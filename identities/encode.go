@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -277,6 +279,6 @@ func sortedTraits(m map[string]any) []Trait {
 	for k, v := range m {
 		out = append(out, Trait{Key: k, Value: v})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	slices.SortFunc(out, func(a, b Trait) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }

@@ -1,14 +1,16 @@
 package evaluator
 
-import "crypto/md5"
+import (
+	"crypto/md5"
+	"encoding/binary"
+	"math/bits"
+)
 
 // mod9999 returns the 128-bit big-endian integer sum modulo 9999.
 func mod9999(sum *[md5.Size]byte) uint32 {
-	var r uint32
-	for _, b := range sum {
-		r = (r<<8 | uint32(b)) % 9999
-	}
-	return r
+	// The digest read as a big-endian 128-bit integer, reduced at once.
+	hi, lo := binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:])
+	return uint32(bits.Rem64(hi, lo, 9999))
 }
 
 // percentage computes the engine's hashed percentage of the ids whose

@@ -4,6 +4,8 @@ import (
 	"crypto/md5"
 	"fmt"
 	"math"
+	"math/big"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -143,4 +145,24 @@ func TestDistribution(t *testing.T) {
 	check("variant b", counts["b"], 30)
 	check("variant c", counts["c"], 25)
 	check("control", counts[ControlVariant], 25)
+}
+
+// TestMod9999Random compares mod9999 with math/big on random and extreme digests.
+func TestMod9999Random(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	digests := [][md5.Size]byte{{}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	for range 10000 {
+		var d [md5.Size]byte
+		for i := range d {
+			d[i] = byte(r.Uint32())
+		}
+		digests = append(digests, d)
+	}
+	m := big.NewInt(9999)
+	for _, d := range digests {
+		want := new(big.Int).Mod(new(big.Int).SetBytes(d[:]), m).Uint64()
+		if got := mod9999(&d); uint64(got) != want {
+			t.Fatalf("mod9999(%x) = %d, want %d", d, got, want)
+		}
+	}
 }

@@ -129,7 +129,15 @@ func BenchmarkSnapshotLarge(b *testing.B) {
 // checks that depend on it run again. The first iteration lists the changed
 // directory; the others find it unchanged since the previous listing. It
 // reports the median and 99th percentile (with 20 iterations: the slowest).
-func BenchmarkSnapshotLargeReuse(b *testing.B) {
+func BenchmarkSnapshotLargeReuse(b *testing.B) { benchReload(b, false) }
+
+// BenchmarkSnapshotLargeCommits is BenchmarkSnapshotLargeReuse where every
+// iteration is a new commit: it loads HEAD and HEAD~1 in turn, each given
+// the snapshot of the other, so each lists the changed directory again and
+// reloads a changed file, as a server following a branch does on every push.
+func BenchmarkSnapshotLargeCommits(b *testing.B) { benchReload(b, true) }
+
+func benchReload(b *testing.B, alternate bool) {
 	_, _, changed := largeRepos(b)
 	r, err := Open(changed)
 	if err != nil {
@@ -145,23 +153,27 @@ func BenchmarkSnapshotLargeReuse(b *testing.B) {
 	runtime.GC()
 	b.ReportAllocs()
 	before := r.blobReads.Load()
-	var (
-		snap  *flagrepo.Snapshot
-		times []time.Duration
-	)
-	for b.Loop() {
+	var times []time.Duration
+	for i := 0; b.Loop(); i++ {
+		rev := "HEAD"
+		if alternate && i%2 == 1 {
+			rev = "HEAD~1"
+		}
 		start := time.Now()
-		snap, err = r.Snapshot("HEAD", prev)
+		snap, err := r.Snapshot(rev, prev)
 		if err != nil {
 			b.Fatal(err)
 		}
 		times = append(times, time.Since(start))
+		if snap.Revision.SHA == prev.Revision.SHA {
+			b.Fatal(fmt.Sprint("same revision ", snap.Revision.SHA))
+		}
+		if alternate {
+			prev = snap
+		}
 	}
 	b.ReportMetric(float64(r.blobReads.Load()-before)/float64(b.N), "blobs/op")
 	reportPercentiles(b, times)
-	if snap.Revision.SHA == prev.Revision.SHA {
-		b.Fatal(fmt.Sprint("same revision ", snap.Revision.SHA))
-	}
 }
 
 // reportPercentiles reports the median and 99th percentile of the iterations'
@@ -177,40 +189,4 @@ func reportPercentiles(b *testing.B, times []time.Duration) {
 	}
 	b.ReportMetric(at(0.50), "p50-ms")
 	b.ReportMetric(at(0.99), "p99-ms")
-}
-
-// BenchmarkSnapshotLargeCommits is BenchmarkSnapshotLargeReuse where every
-// iteration is a new commit: it loads HEAD and HEAD~1 in turn, each given
-// the snapshot of the other, so each lists the changed directory again and
-// reloads a changed file, as a server following a branch does on every push.
-func BenchmarkSnapshotLargeCommits(b *testing.B) {
-	_, _, changed := largeRepos(b)
-	r, err := Open(changed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	prev, err := r.Snapshot("HEAD~1", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	runtime.GC()
-	b.ReportAllocs()
-	before := r.blobReads.Load()
-	var times []time.Duration
-	revs := []string{"HEAD", "HEAD~1"}
-	for i := 0; b.Loop(); i++ {
-		start := time.Now()
-		snap, err := r.Snapshot(revs[i%2], prev)
-		if err != nil {
-			b.Fatal(err)
-		}
-		times = append(times, time.Since(start))
-		if snap.Revision.SHA == prev.Revision.SHA {
-			b.Fatal(fmt.Sprint("same revision ", snap.Revision.SHA))
-		}
-		prev = snap
-	}
-	b.ReportMetric(float64(r.blobReads.Load()-before)/float64(b.N), "blobs/op")
-	reportPercentiles(b, times)
 }

@@ -107,35 +107,7 @@ func identityOutcomes(r *flagrepo.Resolved) []identityOutcome {
 		}
 		out = append(out, identityOutcome{enabled: enabled, variant: variant, value: value})
 	}
-	split := func(enabled bool, value any, ws []flagrepo.VariantWeight) {
-		if len(ws) == 0 {
-			return
-		}
-		add(enabled, evaluator.ControlVariant, value)
-		for _, w := range ws {
-			if w.Weight > 0 {
-				add(enabled, w.Variant.Key, w.Variant.Value.Value)
-			}
-		}
-	}
-	add(r.Enabled, "", r.Value)
-	split(r.Enabled, r.Value, r.Weights)
-	for i := range r.SegmentOverrides {
-		so := &r.SegmentOverrides[i]
-		value := r.Value
-		if so.Value.Set {
-			value = so.Value.Value
-		}
-		add(so.Enabled, "", value)
-		split(so.Enabled, value, so.OverrideWeights(r.Feature))
-	}
-	for _, io := range r.IdentityOverrides {
-		value := r.Value
-		if io.Value.Set {
-			value = io.Value.Value
-		}
-		add(io.Enabled, "", value)
-	}
+	eachOutcome(r, "", func(enabled bool, _, _, variant string, value any) { add(enabled, variant, value) })
 	return out
 }
 
@@ -732,14 +704,6 @@ var (
 	docEndIdentity          = []byte(`],"identity_traits":[]}`)
 	docEnd                  = []byte("]}")
 )
-
-// body returns the document as one byte slice.
-func (ds *documentState) body() []byte {
-	var b bytes.Buffer
-	b.Grow(ds.size)
-	ds.writeTo(&b, false)
-	return b.Bytes()
-}
 
 func (s *Server) environmentDocument(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	st, es, server := s.environmentKey(w, r)

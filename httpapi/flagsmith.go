@@ -90,7 +90,7 @@ func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 		i, ok := es.byName[name]
 		if ok {
 			f := es.features[i]
-			ok = f.visible && !(clientOnly && f.base.serverOnly)
+			ok = f.visible() && !(clientOnly && f.base.serverOnly)
 			body = f.flag
 		}
 		if !ok {

@@ -1,5 +1,7 @@
 package httpapi
 
+import "github.com/gitflags/gitflags/identities"
+
 // decodeIdentityFast decodes the common shape of a POST /api/v1/identities/
 // body without encoding/json's reflection, which costs more than answering
 // from cached results: an object with "identifier", "traits" (objects with
@@ -177,48 +179,18 @@ func (d *fastDecoder) scalar() ([]byte, bool) {
 	return append([]byte(nil), d.data[start:d.i]...), true
 }
 
-// number reads a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number reads a JSON number, which ends at a delimiter ("01" and "1x" are
+// not numbers).
 func (d *fastDecoder) number() bool {
-	digits := func() int {
-		n := 0
-		for d.i < len(d.data) && d.data[d.i] >= '0' && d.data[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		return n
-	}
-	if d.data[d.i] == '-' {
-		d.i++
-	}
-	if d.i < len(d.data) && d.data[d.i] == '0' {
-		d.i++
-	} else if digits() == 0 {
-		return false
-	}
-	if d.i < len(d.data) && d.data[d.i] == '.' {
-		d.i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if d.i < len(d.data) && (d.data[d.i] == 'e' || d.data[d.i] == 'E') {
-		d.i++
-		if d.i < len(d.data) && (d.data[d.i] == '+' || d.data[d.i] == '-') {
-			d.i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	// A number ends at a delimiter: "01" or "1x" are not numbers.
-	if d.i < len(d.data) {
+	start := d.i
+	for d.i < len(d.data) {
 		switch d.data[d.i] {
 		case ',', '}', ']', ' ', '\t', '\n', '\r':
-		default:
-			return false
+			return identities.IsJSONNumber(d.data[start:d.i])
 		}
+		d.i++
 	}
-	return true
+	return identities.IsJSONNumber(d.data[start:d.i])
 }
 
 // object reads an object, calling member with each key; member reads the

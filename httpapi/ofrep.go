@@ -163,39 +163,7 @@ func (f *ofrepFeature) addOutcomes(r *flagrepo.Resolved) {
 	if f.static {
 		def = "STATIC"
 	}
-	f.addOutcome(r.Enabled, def, "", "", r.Value)
-	split := func(enabled bool, segment string, value any, ws []flagrepo.VariantWeight) {
-		if len(ws) == 0 {
-			return
-		}
-		reason := "SPLIT"
-		if segment != "" {
-			reason = "TARGETING_MATCH"
-		}
-		f.addOutcome(enabled, reason, segment, evaluator.ControlVariant, value)
-		for _, w := range ws {
-			if w.Weight > 0 {
-				f.addOutcome(enabled, "SPLIT", "", w.Variant.Key, w.Variant.Value.Value)
-			}
-		}
-	}
-	split(r.Enabled, "", r.Value, r.Weights)
-	for i := range r.SegmentOverrides {
-		so := &r.SegmentOverrides[i]
-		value := r.Value
-		if so.Value.Set {
-			value = so.Value.Value
-		}
-		f.addOutcome(so.Enabled, "TARGETING_MATCH", so.Segment, "", value)
-		split(so.Enabled, so.Segment, value, so.OverrideWeights(r.Feature))
-	}
-	for _, io := range r.IdentityOverrides {
-		value := r.Value
-		if io.Value.Set {
-			value = io.Value.Value
-		}
-		f.addOutcome(io.Enabled, "TARGETING_MATCH", evaluator.IdentityOverridesSegment, "", value)
-	}
+	eachOutcome(r, def, f.addOutcome)
 }
 
 // ofrepBuild identifies the server build, so that an upgrade (which may

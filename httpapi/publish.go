@@ -38,13 +38,12 @@ type featureIn struct {
 
 // featureOut is one feature's precomputed pieces in one environment.
 type featureOut struct {
-	in      featureIn
-	eval    evaluator.Flag // its evaluation without an identity
-	visible bool           // shown without an identity: enabled, or disabled flags not hidden
-	flag    []byte         // its GET /api/v1/flags/ object
-	base    flagBase
-	doc     featureDocument // environment-document.go
-	ofrep   ofrepFeature    // ofrep.go
+	in    featureIn
+	eval  evaluator.Flag // its evaluation without an identity
+	flag  []byte         // its GET /api/v1/flags/ object
+	base  flagBase
+	doc   featureDocument // environment-document.go
+	ofrep ofrepFeature    // ofrep.go
 	// digest hashes every piece that decides answers (not created_date), for
 	// the ETags.
 	digest [sha256.Size]byte
@@ -202,7 +201,7 @@ func buildEnvironment(st *state, e *flagrepo.Environment, m *evaluator.Model, ps
 func newFeatureOut(e *flagrepo.Environment, in featureIn, flag *evaluator.Flag) (*featureOut, error) {
 	f := in.feature
 	r := e.Resolve(f)
-	out := &featureOut{in: in, eval: *flag, visible: flag.Enabled || !in.hide}
+	out := &featureOut{in: in, eval: *flag}
 	ff := flagsmithFlag{
 		// A feature state's id is the feature's id: SDKs hash it for
 		// multivariate buckets, so it must be stable across reloads.
@@ -251,9 +250,49 @@ func newFeatureOut(e *flagrepo.Environment, in featureIn, flag *evaluator.Flag) 
 	}
 	h.Write([]byte{0, 'f'})
 	h.Write(out.ofrep.single)
-	fmt.Fprintf(h, "\x00%t%t", f.ServerKeyOnly, out.visible)
+	fmt.Fprintf(h, "\x00%t%t", f.ServerKeyOnly, out.visible())
 	h.Sum(out.digest[:0])
 	return out, nil
+}
+
+// eachOutcome calls fn with every answer a flag with state r can have, for
+// the surfaces that encode them in advance: its default (with reason
+// defaultReason), each band of each split, each segment override and each
+// identity override. reason and segment are as OFREP reports them.
+func eachOutcome(r *flagrepo.Resolved, defaultReason string, fn func(enabled bool, reason, segment, variant string, value any)) {
+	fn(r.Enabled, defaultReason, "", "", r.Value)
+	split := func(enabled bool, segment string, value any, ws []flagrepo.VariantWeight) {
+		if len(ws) == 0 {
+			return
+		}
+		reason := "SPLIT"
+		if segment != "" {
+			reason = "TARGETING_MATCH"
+		}
+		fn(enabled, reason, segment, evaluator.ControlVariant, value)
+		for _, w := range ws {
+			if w.Weight > 0 {
+				fn(enabled, "SPLIT", "", w.Variant.Key, w.Variant.Value.Value)
+			}
+		}
+	}
+	split(r.Enabled, "", r.Value, r.Weights)
+	for i := range r.SegmentOverrides {
+		so := &r.SegmentOverrides[i]
+		value := r.Value
+		if so.Value.Set {
+			value = so.Value.Value
+		}
+		fn(so.Enabled, "TARGETING_MATCH", so.Segment, "", value)
+		split(so.Enabled, so.Segment, value, so.OverrideWeights(r.Feature))
+	}
+	for _, io := range r.IdentityOverrides {
+		value := r.Value
+		if io.Value.Set {
+			value = io.Value.Value
+		}
+		fn(io.Enabled, "TARGETING_MATCH", evaluator.IdentityOverridesSegment, "", value)
+	}
 }
 
 // sameEvaluation reports whether flag, the feature's evaluation without an
@@ -275,6 +314,10 @@ func sameValue(a, b any) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// visible reports whether the flag is shown without an identity: enabled,
+// or disabled flags not hidden.
+func (f *featureOut) visible() bool { return !f.ofrep.hidden }
+
 // assembleFlags concatenates the GET /api/v1/flags/ answer for server keys
 // and, when some features are server-key-only, the one for client keys (nil
 // otherwise).
@@ -289,7 +332,7 @@ func assembleFlags(features []*featureOut) (all, client []byte) {
 		b = append(b, '[')
 		first := true
 		for _, f := range features {
-			if !f.visible || (skipServerOnly && f.base.serverOnly) {
+			if !f.visible() || (skipServerOnly && f.base.serverOnly) {
 				continue
 			}
 			if !first {

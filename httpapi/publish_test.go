@@ -296,3 +296,11 @@ func compareAnswers(t *testing.T, step string, a, b *Server, snap *flagrepo.Snap
 		}
 	}
 }
+
+// body returns the document as one byte slice, as the handler writes it.
+func (ds *documentState) body() []byte {
+	var b bytes.Buffer
+	b.Grow(ds.size)
+	ds.writeTo(&b, false)
+	return b.Bytes()
+}

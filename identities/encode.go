@@ -179,7 +179,7 @@ func decodeTraitsFast(data []byte) (map[string]any, bool) {
 			for j < end && data[j] != ',' {
 				j++
 			}
-			if !jsonNumber(data[i:j]) {
+			if !IsJSONNumber(data[i:j]) {
 				return nil, false
 			}
 			x, err := ParseNumber(string(data[i:j]))
@@ -196,8 +196,9 @@ func decodeTraitsFast(data []byte) (map[string]any, bool) {
 	return out, true
 }
 
-// jsonNumber reports whether b is a JSON number.
-func jsonNumber(b []byte) bool {
+// IsJSONNumber reports whether b is exactly a JSON number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func IsJSONNumber(b []byte) bool {
 	i := 0
 	digits := func() int {
 		n := 0

@@ -39,11 +39,12 @@ var Env = []string{
 	"GIT_CONFIG_VALUE_0=0",
 }
 
-// Available skips tb when the git binary is not installed.
+// Available fails tb when the git binary is not installed: the tests that
+// call it need real Git and must not pass without it.
 func Available(tb testing.TB) {
 	tb.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		tb.Skip("git binary not found:", err)
+		tb.Fatal("git binary not found (install git):", err)
 	}
 }
 

@@ -106,7 +106,8 @@ type baselineProc struct {
 var hopHeaders = map[string]bool{"Date": true, "Connection": true, "Keep-Alive": true, "Transfer-Encoding": true}
 
 // startBaseline re-executes this binary as `baseline` serving resp.
-func startBaseline(resp *response, tmp string) (*baselineProc, error) {
+// procs > 0 sets its GOMAXPROCS.
+func startBaseline(resp *response, tmp string, procs int) (*baselineProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -129,6 +130,7 @@ func startBaseline(resp *response, tmp string) (*baselineProc, error) {
 		}
 	}
 	cmd := exec.Command(self, args...)
+	cmd.Env = childEnv(procs)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

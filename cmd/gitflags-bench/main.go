@@ -43,6 +43,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -93,13 +94,16 @@ type options struct {
 	scenarios  string
 	identities int
 
-	load     loadConfig
-	rounds   int
-	procs    int
-	baseline bool
-	json     bool
-	jsonFile string
-	quiet    bool
+	load   loadConfig
+	rounds int
+	procs  int
+	// serverProcs is the GOMAXPROCS given to the processes the tool starts
+	// (the spawned gitflags server and the baselines); see serverProcsFor.
+	serverProcs int
+	baseline    bool
+	json        bool
+	jsonFile    string
+	quiet       bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -138,6 +142,7 @@ Flags:
 	fs.StringVar(&o.load.client, "client", "raw", "load client: raw (own HTTP/1.1 connections, least CPU) or http (net/http Transport)")
 	fs.IntVar(&o.rounds, "rounds", 3, "runs per target, alternating baseline and gitflags; medians are reported")
 	fs.IntVar(&o.procs, "procs", 1, "GOMAXPROCS of the load generator (0: Go's default); 1 matches wrk -t1")
+	fs.IntVar(&o.serverProcs, "server-procs", -1, "GOMAXPROCS of the servers the tool starts (the baselines, and gitflags with --spawn); -1: the CPUs the generator leaves (NumCPU - --procs, at least 1), so that servers and generator never wait for each other's cores; 0: Go's default")
 	fs.BoolVar(&o.baseline, "baseline", true, "measure the do-nothing baseline too")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&o.jsonFile, "json-file", "", "also write the JSON report to this file")
@@ -154,6 +159,8 @@ Flags:
 		return nil, errors.New("--rounds must be at least 1")
 	case o.load.requests <= 0 && o.load.duration <= 0:
 		return nil, errors.New("give a positive --duration or --requests")
+	case o.serverProcs < -1:
+		return nil, errors.New("--server-procs must be -1 (auto), 0 (Go's default) or a count of CPUs")
 	case o.load.client != "raw" && o.load.client != "http":
 		return nil, fmt.Errorf("--client must be raw or http, not %q", o.load.client)
 	}
@@ -191,6 +198,7 @@ type reportConfig struct {
 	Rounds      int     `json:"rounds"`
 	Client      string  `json:"client"`
 	Procs       int     `json:"generator_gomaxprocs"`
+	ServerProcs int     `json:"server_gomaxprocs"` // 0: Go's default
 	Key         string  `json:"client_key"`
 	Flag        string  `json:"flag"`
 }
@@ -221,6 +229,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.procs > 0 {
 		runtime.GOMAXPROCS(o.procs)
 	}
+	o.serverProcs = serverProcsFor(o.serverProcs, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	logf := func(format string, a ...any) {
 		if !o.quiet {
 			fmt.Fprintf(stderr, format+"\n", a...)
@@ -281,7 +290,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Started: time.Now().UTC(),
 		Machine: machine{NProc: runtime.NumCPU(), CPUModel: cpuModel(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, LoadAvgBefore: loadAvg()},
 		Config: reportConfig{Connections: o.load.conns, Warmup: o.load.warmup.Seconds(), Rounds: o.rounds,
-			Client: o.load.client, Procs: runtime.GOMAXPROCS(0), Key: t.key, Flag: t.flag},
+			Client: o.load.client, Procs: runtime.GOMAXPROCS(0), ServerProcs: o.serverProcs, Key: t.key, Flag: t.flag},
 		Target: base,
 		Repo:   repoName,
 	}
@@ -390,7 +399,7 @@ func runScenario(ctx context.Context, o *options, name string, t target, base st
 
 	var bp *baselineProc
 	if o.baseline {
-		if bp, err = startBaseline(resp, tmp); err != nil {
+		if bp, err = startBaseline(resp, tmp, o.serverProcs); err != nil {
 			return res, "", fmt.Errorf("%s: baseline: %w", name, err)
 		}
 		defer bp.stop()
@@ -510,6 +519,34 @@ func cpuModel() string {
 	return ""
 }
 
+// serverProcsFor resolves --server-procs: -1 gives the servers the CPUs the
+// generator (gomaxprocs) leaves, at least one. On a machine as small as
+// two cores, a server with Go's default GOMAXPROCS runs as many threads as
+// there are cores beside the generator's, and the kernel's time slices
+// (milliseconds) then show up in every p99, the do-nothing baseline's too.
+func serverProcsFor(flag, ncpu, gomaxprocs int) int {
+	if flag >= 0 {
+		return flag
+	}
+	return max(1, ncpu-gomaxprocs)
+}
+
+// childEnv is the environment of a server the tool starts: its own, with
+// GOMAXPROCS set when procs > 0.
+func childEnv(procs int) []string {
+	env := os.Environ()
+	if procs <= 0 {
+		return env
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "GOMAXPROCS="+strconv.Itoa(procs))
+}
+
 // serverProc is a gitflags server started by --spawn.
 type serverProc struct {
 	cmd     *exec.Cmd
@@ -547,6 +584,7 @@ func spawnServer(ctx context.Context, o *options, tmp string) (*serverProc, erro
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin, args...)
+	cmd.Env = childEnv(o.serverProcs)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

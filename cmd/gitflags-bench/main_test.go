@@ -232,3 +232,48 @@ func TestReadResponse(t *testing.T) {
 		t.Errorf("at the end: %v", err)
 	}
 }
+
+func TestServerProcs(t *testing.T) {
+	for _, c := range []struct{ flag, ncpu, gen, want int }{
+		{-1, 2, 1, 1}, // the machine this project measures on
+		{-1, 8, 1, 7}, // the generator's core left alone
+		{-1, 1, 1, 1}, // never zero
+		{-1, 4, 4, 1}, // a generator on every core still leaves one
+		{0, 2, 1, 0},  // Go's default, asked for
+		{3, 2, 1, 3},  // asked for
+	} {
+		if got := serverProcsFor(c.flag, c.ncpu, c.gen); got != c.want {
+			t.Errorf("serverProcsFor(%d, %d, %d) = %d, want %d", c.flag, c.ncpu, c.gen, got, c.want)
+		}
+	}
+}
+
+// TestBaselineGOMAXPROCS checks that a started baseline really runs with
+// the GOMAXPROCS asked for, and replaces one the tool itself was given.
+func TestBaselineGOMAXPROCS(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "7")
+	for _, procs := range []int{0, 3} {
+		bp, err := startBaseline(&response{Status: 200, Header: http.Header{}, Body: []byte("ok")}, t.TempDir(), procs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", bp.cmd.Process.Pid))
+		bp.stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, kv := range strings.Split(string(environ), "\x00") {
+			if strings.HasPrefix(kv, "GOMAXPROCS=") {
+				got = append(got, kv)
+			}
+		}
+		want := "GOMAXPROCS=7" // procs 0: what the tool had, untouched
+		if procs > 0 {
+			want = fmt.Sprintf("GOMAXPROCS=%d", procs)
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("procs %d: baseline environment has %q, want [%s]", procs, got, want)
+		}
+	}
+}

@@ -12,8 +12,12 @@ func printTable(w io.Writer, rep *report) {
 	if rep.Config.Requests > 0 {
 		how = fmt.Sprintf("%d x %d requests", rep.Config.Rounds, rep.Config.Requests)
 	}
-	fmt.Fprintf(w, "gitflags-bench: %s (%s), %d CPUs %s; generator GOMAXPROCS %d, client %s, %d connections, %s per target (+%s s warm-up each), medians\n",
-		rep.Target, rep.Repo, rep.Machine.NProc, rep.Machine.CPUModel, rep.Config.Procs, rep.Config.Client,
+	serverProcs := "Go's default"
+	if rep.Config.ServerProcs > 0 {
+		serverProcs = fmt.Sprint(rep.Config.ServerProcs)
+	}
+	fmt.Fprintf(w, "gitflags-bench: %s (%s), %d CPUs %s; generator GOMAXPROCS %d, servers started by the tool GOMAXPROCS %s, client %s, %d connections, %s per target (+%s s warm-up each), medians\n",
+		rep.Target, rep.Repo, rep.Machine.NProc, rep.Machine.CPUModel, rep.Config.Procs, serverProcs, rep.Config.Client,
 		rep.Config.Connections, how, trimFloat(rep.Config.Warmup))
 	fmt.Fprintf(w, "client key %s, ofrep-single flag %s; load average before %s, after %s\n\n",
 		rep.Config.Key, rep.Config.Flag, rep.Machine.LoadAvgBefore, rep.Machine.LoadAvg)

@@ -8,14 +8,19 @@ import (
 
 // evalState is the per-evaluation scratch space, pooled per Model.
 type evalState struct {
-	m     *Model
-	id    *Identity
-	seg   []uint8 // 0 unknown, 1 matches, 2 does not
-	slots []cval  // coerced trait values by slot
-	ident cval    // coerced identifier
-	idKey string  // identity key, once built
-	hasK  bool
-	idovs []idOverride
+	m       *Model
+	id      *Identity
+	seg     []uint8 // 0 unknown, 1 matches, 2 does not
+	slots   []cval  // coerced trait values by slot
+	ident   cval    // coerced identifier
+	scratch cval    // a value computed for one condition (value's result)
+	idKey   string  // identity key, once built
+	hasK    bool
+	idovs   []idOverride
+	// the last semantic version parsed (see version)
+	svStr       string
+	sv          version
+	svOK, svSet bool
 }
 
 func (m *Model) getState(id *Identity) *evalState {
@@ -35,6 +40,8 @@ func (m *Model) putState(st *evalState) {
 	clear(st.slots)
 	st.m, st.id, st.idovs = nil, nil, nil
 	st.idKey = ""
+	st.ident, st.scratch = cval{}, cval{}
+	st.svStr, st.sv, st.svOK, st.svSet = "", version{}, false, false
 	m.pool.Put(st)
 }
 
@@ -127,10 +134,8 @@ func (st *evalState) appendSegments(dst []SegmentResult) []SegmentResult {
 // segment's rule is "$.identity.identifier IN [identifiers]".
 func (st *evalState) identityOverrides() []idOverride {
 	m := st.m
-	var cv cval
-	if lit := st.trait(m.idSlot); lit.isSet() {
-		cv = lit
-	} else {
+	cv := st.trait(m.idSlot)
+	if !cv.isSet() {
 		cv = st.identifier()
 	}
 	switch cv.k {
@@ -222,19 +227,23 @@ func (st *evalState) identityKey() string {
 	return st.idKey
 }
 
-func (st *evalState) identifier() cval {
+// noValue is what a missing value resolves to. The pointers that
+// identifier, trait and value return are read-only.
+var noValue = cval{k: kNone}
+
+func (st *evalState) identifier() *cval {
 	if st.id == nil {
-		return cval{k: kNone}
+		return &noValue
 	}
 	if st.ident.k == kUnresolved {
 		st.ident = coerceString(st.id.Identifier)
 	}
-	return st.ident
+	return &st.ident
 }
 
-func (st *evalState) trait(slot int32) cval {
+func (st *evalState) trait(slot int32) *cval {
 	if slot < 0 {
-		return cval{k: kNone}
+		return &noValue
 	}
 	v := &st.slots[slot]
 	if v.k == kUnresolved {
@@ -246,11 +255,12 @@ func (st *evalState) trait(slot int32) cval {
 			v.k = kNone
 		}
 	}
-	return *v
+	return v
 }
 
-// value resolves a condition's context value.
-func (st *evalState) value(a *accessor) cval {
+// value resolves a condition's context value. The result stays valid until
+// the next call of value.
+func (st *evalState) value(a *accessor) *cval {
 	if a.lit >= 0 {
 		if v := st.trait(a.lit); v.isSet() {
 			return v
@@ -260,40 +270,42 @@ func (st *evalState) value(a *accessor) cval {
 	case accTrait:
 		return st.trait(a.slot)
 	case accConst:
-		return a.konst
+		return &a.konst
 	case accIdentifier:
 		return st.identifier()
 	case accIdentityKey:
 		if st.id == nil {
-			return cval{k: kNone}
+			return &noValue
 		}
-		return coerceString(st.identityKey())
+		st.scratch = coerceString(st.identityKey())
+		return &st.scratch
 	case accTraitPath:
 		if len(a.rest) == 0 {
 			v := st.trait(a.slot)
 			if v.obj {
-				return cval{k: kNone}
+				return &noValue
 			}
 			return v
 		}
 		if st.id == nil {
-			return cval{k: kNone}
+			return &noValue
 		}
 		raw, ok := st.id.Traits[st.m.slotNames[a.slot]]
 		if !ok {
-			return cval{k: kNone}
+			return &noValue
 		}
 		for _, s := range a.rest {
 			if raw, ok = step(raw, s); !ok {
-				return cval{k: kNone}
+				return &noValue
 			}
 		}
 		if !isPrimitive(raw) {
-			return cval{k: kNone}
+			return &noValue
 		}
-		return coerceAny(raw)
+		st.scratch = coerceAny(raw)
+		return &st.scratch
 	}
-	return cval{k: kNone}
+	return &noValue
 }
 
 // step applies one JSONPath selector to a decoded JSON value.
@@ -409,7 +421,7 @@ func (st *evalState) cond(c *ccond, segKey string) bool {
 	case opIsNotSet:
 		return !cv.isSet()
 	case opIn:
-		return c.in(&cv)
+		return c.in(cv)
 	}
 	if !cv.isSet() {
 		return false
@@ -422,7 +434,7 @@ func (st *evalState) cond(c *ccond, segKey string) bool {
 			return c.re.MatchString(cv.s)
 		}
 		var buf [40]byte
-		return c.re.Match(appendPyStr(buf[:0], &cv))
+		return c.re.Match(appendPyStr(buf[:0], cv))
 	case opModulo:
 		if !c.modOK || !cv.isNumber() {
 			return false
@@ -431,7 +443,22 @@ func (st *evalState) cond(c *ccond, segKey string) bool {
 	case opUnknown:
 		return false
 	}
-	return c.compare(&cv)
+	if c.semver && cv.k == kStr && c.svOK && c.op != opContains {
+		v, ok := st.version(cv.s)
+		return ok && cmpOp(c.op, v.compare(c.sv))
+	}
+	return c.compare(cv)
+}
+
+// version parses s as a semantic version, remembering the last string it
+// parsed: the semver conditions of a repository mostly read one trait (the
+// application's version), whose value is then parsed once per evaluation.
+func (st *evalState) version(s string) (version, bool) {
+	if !st.svSet || st.svStr != s {
+		st.svStr, st.svSet = s, true
+		st.sv, st.svOK = parseVersion(s)
+	}
+	return st.sv, st.svOK
 }
 
 func (st *evalState) percentageSplit(c *ccond, segKey string) bool {
@@ -451,7 +478,7 @@ func (st *evalState) percentageSplit(c *ccond, segKey string) bool {
 		if !cv.isSet() {
 			return false
 		}
-		b = appendPyStr(b, &cv)
+		b = appendPyStr(b, cv)
 	}
 	return percentage(b) <= c.pct
 }

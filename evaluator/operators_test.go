@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -551,5 +552,46 @@ func TestIdentityOverrideShadowing(t *testing.T) {
 	}
 	if f, _ := m.Flag("f00006", &Identity{Identifier: "other"}); f.Value != "default" {
 		t.Errorf("other, feature without override: %+v", f)
+	}
+}
+
+// TestSemverSeveralTraits checks semver conditions on different traits in
+// one evaluation: each reads its own trait's version (evalState.version
+// remembers the last one parsed), and an invalid version never matches.
+func TestSemverSeveralTraits(t *testing.T) {
+	sv := func(prop, op, v string) Condition {
+		return Condition{Property: prop, Operator: op, Value: v + ":semver"}
+	}
+	m, err := Compile(&Environment{Segments: []Segment{
+		{Key: "1", Name: "new app, old os", Rules: []Rule{{Type: RuleAll, Conditions: []Condition{
+			sv("app", OpGreaterThanInclusive, "2.0.0"), sv("os", OpLessThan, "10.0.0"), sv("app", OpLessThan, "3.0.0"),
+		}}}},
+		{Key: "2", Name: "os at least 10", Rules: []Rule{{Type: RuleAll, Conditions: []Condition{sv("os", OpGreaterThanInclusive, "10.0.0")}}}},
+		{Key: "3", Name: "app below 2", Rules: []Rule{{Type: RuleAll, Conditions: []Condition{sv("app", OpLessThan, "2.0.0")}}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		app, os string
+		want    []string
+	}{
+		{"2.5.0", "9.1.0", []string{"new app, old os"}},
+		{"2.5.0", "10.0.0", []string{"os at least 10"}},
+		{"1.9.9", "9.1.0", []string{"app below 2"}},
+		{"3.0.0", "9.1.0", nil},
+		{"2.5.0", "not-a-version", nil},
+		{"bad", "10.2.0", []string{"os at least 10"}},
+		{"2.5.0", "2.5.0", []string{"new app, old os"}}, // the same string on both traits
+	} {
+		for range 2 { // a second evaluation reuses pooled state
+			var got []string
+			for _, s := range m.Evaluate(&Identity{Identifier: "u", Traits: map[string]any{"app": tc.app, "os": tc.os}}).Segments {
+				got = append(got, s.Name)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("app %s, os %s: segments %q, want %q", tc.app, tc.os, got, tc.want)
+			}
+		}
 	}
 }

@@ -149,11 +149,18 @@ func (s *Server) Handler() http.Handler {
 	return cors(r)
 }
 
+// Header values every response shares (set without allocating; net/http
+// only reads them).
+var (
+	corsAnyOrigin     = []string{"*"}
+	corsExposeHeaders = []string{"ETag, X-Flagsmith-Document-Updated-At"}
+)
+
 // cors lets browser SDKs call the SDK API from any origin.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
+		h["Access-Control-Allow-Origin"] = corsAnyOrigin
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "Content-Type, X-Environment-Key, Authorization, X-API-Key, If-None-Match, Flagsmith-Application-Name, Flagsmith-Application-Version")
@@ -161,7 +168,7 @@ func cors(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		h.Set("Access-Control-Expose-Headers", "ETag, X-Flagsmith-Document-Updated-At")
+		h["Access-Control-Expose-Headers"] = corsExposeHeaders
 		next.ServeHTTP(w, r)
 	})
 }

@@ -113,6 +113,8 @@ func TestHealthReadySchemasCORS(t *testing.T) {
 	}
 	if resp, _ := get(t, ts.URL+"/healthz", ""); resp.StatusCode != 200 {
 		t.Errorf("healthz: %d", resp.StatusCode)
+	} else if o, e := resp.Header.Values("Access-Control-Allow-Origin"), resp.Header.Values("Access-Control-Expose-Headers"); len(o) != 1 || o[0] != "*" || len(e) != 1 || !strings.Contains(e[0], "ETag") {
+		t.Errorf("CORS headers of a simple request: origin %q, expose %q", o, e)
 	}
 	resp, body := get(t, ts.URL+"/schemas/v1/feature.schema.json", "")
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"$id": "https://gitflags.dev/schemas/v1/feature.schema.json"`) {

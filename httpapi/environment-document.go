@@ -715,7 +715,7 @@ func (s *Server) environmentDocument(w http.ResponseWriter, r *http.Request, _ h
 		return
 	}
 	h := w.Header()
-	h.Set("X-Flagsmith-Document-Updated-At", st.updatedAt)
+	h["X-Flagsmith-Document-Updated-At"] = st.updatedAt
 	h.Set("ETag", es.document.etag)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, es.document.etag) {
 		w.WriteHeader(http.StatusNotModified)

@@ -81,17 +81,17 @@ func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	}
 	// Server-key-only features are left out for client keys.
 	clientOnly := !server && es.clientFlagsJSON != nil
-	body := es.flagsJSON
+	body, length := es.flagsJSON, es.flagsLen
 	if clientOnly {
-		body = es.clientFlagsJSON
+		body, length = es.clientFlagsJSON, es.clientFlagsLen
 	}
-	if r.URL.Query().Has("feature") {
+	if r.URL.RawQuery != "" && r.URL.Query().Has("feature") {
 		name := r.URL.Query().Get("feature")
 		i, ok := es.byName[name]
 		if ok {
 			f := es.features[i]
 			ok = f.visible() && !(clientOnly && f.base.serverOnly)
-			body = f.flag
+			body, length = f.flag, []string{strconv.Itoa(len(f.flag))}
 		}
 		if !ok {
 			writeDetail(w, http.StatusNotFound, fmt.Sprintf("no feature %q in this environment", name))
@@ -99,8 +99,8 @@ func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Flagsmith-Document-Updated-At", st.updatedAt)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body))) // written at once, not chunked
+	h["Content-Type"] = hdrJSON
+	h["X-Flagsmith-Document-Updated-At"] = st.updatedAt
+	h["Content-Length"] = length // written at once, not chunked
 	_, _ = w.Write(body)
 }

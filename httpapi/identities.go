@@ -499,8 +499,8 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 	}
 	b = append(b, "]}"...)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Flagsmith-Document-Updated-At", st.updatedAt)
+	h["Content-Type"] = hdrJSON
+	h["X-Flagsmith-Document-Updated-At"] = st.updatedAt
 	w.Header().Set("Content-Length", strconv.Itoa(len(b))) // written at once, not chunked
 	_, _ = w.Write(b)
 }

@@ -366,10 +366,7 @@ func putOFREPRequest(rq *ofrepRequest) {
 	ofrepPool.Put(rq)
 }
 
-var (
-	ofrepHdrJSON = []string{"application/json"}
-	ofrepHdrZero = []string{"0"}
-)
+var ofrepHdrZero = []string{"0"}
 
 // ofrepEnvironment authenticates the request, writing a 401 (or a 503 before
 // the first Publish) and returning nil when that fails.
@@ -494,7 +491,7 @@ func (s *Server) ofrepBulk(w http.ResponseWriter, r *http.Request, _ httprouter.
 		rq.out = o.appendBulk(rq.out[:0], rq.flags, server)
 		body, length = rq.out, []string{strconv.Itoa(len(rq.out))}
 	}
-	h["Content-Type"] = ofrepHdrJSON
+	h["Content-Type"] = hdrJSON
 	h["Content-Length"] = length
 	h["Etag"] = []string{string(rq.etag[:])}
 	w.WriteHeader(http.StatusOK)
@@ -542,7 +539,7 @@ func (s *Server) ofrepFlag(w http.ResponseWriter, r *http.Request, p httprouter.
 		return
 	}
 	h := w.Header()
-	h["Content-Type"] = ofrepHdrJSON
+	h["Content-Type"] = hdrJSON
 	h["Content-Length"] = length
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
@@ -588,7 +585,7 @@ func ofrepError(w http.ResponseWriter, status int, key, code, detail string) {
 	b = appendJSONString(b, detail)
 	b = append(b, '}')
 	h := w.Header()
-	h["Content-Type"] = ofrepHdrJSON
+	h["Content-Type"] = hdrJSON
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

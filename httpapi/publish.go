@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/gitflags/gitflags/evaluator"
@@ -93,7 +94,7 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 		byEnv:     make(map[string]*envState, len(models)),
 		byClient:  make(map[string]*envState, len(models)),
 		byServer:  map[string]*envState{},
-		updatedAt: fmt.Sprintf("%.6f", float64(updated.UnixMicro())/1e6),
+		updatedAt: []string{fmt.Sprintf("%.6f", float64(updated.UnixMicro())/1e6)},
 	}
 	st.byName = featureIndex(snap.FeatureKeys(), prev)
 	if err := buildSegments(st, prev); err != nil {
@@ -188,6 +189,7 @@ func buildEnvironment(st *state, e *flagrepo.Environment, m *evaluator.Model, ps
 		es.features[i] = out
 	}
 	es.flagsJSON, es.clientFlagsJSON = assembleFlags(es.features)
+	es.flagsLen, es.clientFlagsLen = []string{strconv.Itoa(len(es.flagsJSON))}, []string{strconv.Itoa(len(es.clientFlagsJSON))}
 	es.digest = environmentDigest(st, es, hide)
 	if err := assembleDocument(st, es, pes); err != nil {
 		return nil, fmt.Errorf("environment document: %w", err)

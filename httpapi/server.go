@@ -69,7 +69,7 @@ type state struct {
 	segments  []*segmentOut        // in segment id order
 	segmentAt map[string]int32     // segment key -> position in segments
 	updated   time.Time            // the document's updated_at: only ever increases
-	updatedAt string               // updated as epoch seconds, for X-Flagsmith-Document-Updated-At
+	updatedAt []string             // updated as epoch seconds: the X-Flagsmith-Document-Updated-At header's value (read-only)
 }
 
 // lookupKey resolves an environment key: a client key, or a server key
@@ -95,6 +95,7 @@ type envState struct {
 	// flagsJSON is GET /api/v1/flags/; clientFlagsJSON the same without
 	// server-key-only features, nil when there are none.
 	flagsJSON, clientFlagsJSON []byte
+	flagsLen, clientFlagsLen   []string          // their Content-Length header values
 	digest                     [sha256.Size]byte // see environmentDigest
 	document                   documentState     // environment-document.go
 	ofrep                      ofrepState        // ofrep.go
@@ -152,6 +153,7 @@ func (s *Server) Handler() http.Handler {
 // Header values every response shares (set without allocating; net/http
 // only reads them).
 var (
+	hdrJSON           = []string{"application/json"}
 	corsAnyOrigin     = []string{"*"}
 	corsExposeHeaders = []string{"ETag, X-Flagsmith-Document-Updated-At"}
 )

@@ -25,6 +25,14 @@
 // `baseline` subcommand) that returns exactly that status, headers and body
 // for any request, then alternates identical runs against the baseline and
 // against gitflags (--rounds times) and reports the medians.
+//
+// The generator runs with GOMAXPROCS --procs (1), and the servers it starts
+// (the baselines, and gitflags with --spawn) with the CPUs it leaves
+// (--server-procs, by default NumCPU - --procs). On a small machine, a server
+// with Go's default GOMAXPROCS runs as many threads as there are cores on top
+// of the generator's, and the kernel's time slices then dominate every p99,
+// the do-nothing baseline's included. With --url, start the server with the
+// same GOMAXPROCS as the baselines get (the report's header says which).
 package main
 
 import (

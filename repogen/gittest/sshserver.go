@@ -62,6 +62,7 @@ type SSHServer struct {
 	authorized [][]byte // wire forms of the authorized public keys
 	conns      map[net.Conn]struct{}
 	execs      []Exec
+	running    int // commands started and not yet in execs
 	rejected   int
 	closed     bool
 }
@@ -178,11 +179,18 @@ func (s *SSHServer) WriteKnownHosts(tb testing.TB, keys ...ssh.PublicKey) string
 	return p
 }
 
-// Execs returns the commands clients ran, oldest first.
+// Execs returns the commands clients ran, oldest first. A client can be
+// done before the server has seen its command exit, so Execs first waits
+// (up to 10 s) for the commands still running.
 func (s *SSHServer) Execs() []Exec {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Exec(nil), s.execs...)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		if s.running == 0 || time.Now().After(deadline) {
+			defer s.mu.Unlock()
+			return append([]Exec(nil), s.execs...)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // Rejected returns how many public keys the server refused.
@@ -307,10 +315,14 @@ func (s *SSHServer) session(user string, ch ssh.Channel, reqs <-chan *ssh.Reques
 				continue
 			}
 			ran = true
+			s.mu.Lock()
+			s.running++
+			s.mu.Unlock()
 			req.Reply(true, nil)
 			status := s.run(ch, cmd.Command, env)
 			s.mu.Lock()
 			s.execs = append(s.execs, Exec{User: user, Command: cmd.Command, Status: status})
+			s.running--
 			s.mu.Unlock()
 			ch.CloseWrite()
 			ch.SendRequest("exit-status", false, binary.BigEndian.AppendUint32(nil, uint32(status)))

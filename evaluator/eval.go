@@ -443,7 +443,10 @@ func (st *evalState) cond(c *ccond, segKey string) bool {
 	case opUnknown:
 		return false
 	}
-	if c.semver && cv.k == kStr && c.svOK && c.op != opContains {
+	if c.semver && cv.k == kStr {
+		if !c.svOK || c.op == opContains {
+			return false
+		}
 		v, ok := st.version(cv.s)
 		return ok && cmpOp(c.op, v.compare(c.sv))
 	}
@@ -537,17 +540,7 @@ func pyMod(x, d float64) float64 {
 // and compared; a failed cast is false.
 func (c *ccond) compare(cv *cval) bool {
 	switch cv.k {
-	case kStr:
-		if c.semver {
-			if !c.svOK || c.op == opContains {
-				return false
-			}
-			v, ok := parseVersion(cv.s)
-			if !ok {
-				return false
-			}
-			return cmpOp(c.op, v.compare(c.sv))
-		}
+	case kStr: // semver conditions on strings are cond's
 		if c.op == opContains {
 			return strings.Contains(cv.s, c.v)
 		}

@@ -528,10 +528,7 @@ func cpuModel() string {
 }
 
 // serverProcsFor resolves --server-procs: -1 gives the servers the CPUs the
-// generator (gomaxprocs) leaves, at least one. On a machine as small as
-// two cores, a server with Go's default GOMAXPROCS runs as many threads as
-// there are cores beside the generator's, and the kernel's time slices
-// (milliseconds) then show up in every p99, the do-nothing baseline's too.
+// generator (gomaxprocs) leaves, at least one (see the package doc).
 func serverProcsFor(flag, ncpu, gomaxprocs int) int {
 	if flag >= 0 {
 		return flag

@@ -172,13 +172,29 @@ func (r *Repo) Resolve(rev string) (plumbing.Hash, error) {
 	if err == nil {
 		return *h, nil
 	}
+	// go-git reports a ref file it cannot open as a missing reference: make
+	// sure the repository can be read at all (a process out of file
+	// descriptors is not an unknown revision).
+	if perr := r.readable(); perr != nil {
+		return plumbing.ZeroHash, fmt.Errorf("resolve %q: cannot read the repository: %w", rev, perr)
+	}
 	if r.hasNoCommits() {
 		return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w", rev, ErrNoCommits)
 	}
 	if errors.Is(err, plumbing.ErrReferenceNotFound) || errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, io.EOF) {
 		return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w: no branch, tag or commit of that name in %s (or it reaches back beyond the first commit)", rev, ErrUnknownRevision, r.path)
 	}
-	return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w: %w", rev, ErrUnknownRevision, err)
+	return plumbing.ZeroHash, fmt.Errorf("resolve %q: %w", rev, err)
+}
+
+// readable reports why the repository's Git directory cannot be opened, or
+// nil: for instance EMFILE when the process has no file descriptor left.
+func (r *Repo) readable() error {
+	f, err := os.Open(r.dotgit.Root())
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // hasNoCommits reports whether HEAD is unborn and no branch or tag exists.

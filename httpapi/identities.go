@@ -294,13 +294,18 @@ func clientTraitsRefused(es *envState, server bool) bool {
 	return !server && !es.env.ClientTraitsAllowed()
 }
 
+// storeContext is the context of a request's store calls. A request read
+// in full is carried out even when its client closes or half-closes the
+// connection meanwhile (net/http then cancels the request's context): the
+// request was complete, a store call is short and atomic, and a client
+// going away is no server error.
+func storeContext(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
+
 // writeStoreError answers a failed store call.
 func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, identities.ErrInvalid):
 		writeDetail(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		writeDetail(w, http.StatusServiceUnavailable, "request cancelled before the identity store answered")
 	case errors.Is(err, identities.ErrClosed):
 		writeDetail(w, http.StatusServiceUnavailable, "identity store is closed")
 	default:
@@ -385,7 +390,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 				persist = append(persist, t.Trait)
 			}
 		}
-		stored, err := store.Update(r.Context(), storeEnv(es), identifier, persist)
+		stored, err := store.Update(storeContext(r), storeEnv(es), identifier, persist)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
@@ -559,7 +564,7 @@ func (s *Server) postTrait(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if store == nil {
 		return
 	}
-	if _, err := store.Update(r.Context(), storeEnv(es), identifier, []identities.Trait{trait}); err != nil {
+	if _, err := store.Update(storeContext(r), storeEnv(es), identifier, []identities.Trait{trait}); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
@@ -616,7 +621,7 @@ func (s *Server) putTraitsBulk(w http.ResponseWriter, r *http.Request, _ httprou
 	if store == nil {
 		return
 	}
-	if err := store.UpdateMany(r.Context(), storeEnv(es), changes); err != nil {
+	if err := store.UpdateMany(storeContext(r), storeEnv(es), changes); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
@@ -671,7 +676,7 @@ func (s *Server) incrementTrait(w http.ResponseWriter, r *http.Request, _ httpro
 	if store == nil {
 		return
 	}
-	v, err := store.Increment(r.Context(), storeEnv(es), identifier, key, by)
+	v, err := store.Increment(storeContext(r), storeEnv(es), identifier, key, by)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -745,7 +750,7 @@ func (s *Server) bulkIdentities(w http.ResponseWriter, r *http.Request, _ httpro
 	if store == nil {
 		return
 	}
-	if err := store.UpdateMany(r.Context(), storeEnv(es), changes); err != nil {
+	if err := store.UpdateMany(storeContext(r), storeEnv(es), changes); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}

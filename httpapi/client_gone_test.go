@@ -189,7 +189,7 @@ func TestBulkIdentitiesClientGoesAway(t *testing.T) {
 		t.Errorf("a whole request: %d", resp.StatusCode)
 	}
 
-	if m := regexp.MustCompile(`gitflags_http_requests_total\{code="5\d\d",route="`+regexp.QuoteMeta(route)+`"\} [1-9]`).FindString(metrics); m != "" {
+	if m := regexp.MustCompile(`gitflags_http_requests_total\{code="5\d\d",route="` + regexp.QuoteMeta(route) + `"\} [1-9]`).FindString(metrics); m != "" {
 		t.Errorf("a client going away counted as a server error: %s", m)
 	}
 	if !strings.Contains(metrics, `gitflags_http_requests_total{code="400",route="`+route+`"} 1`) {

@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -61,11 +63,14 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		args = []string{"serve"}
+	switch {
+	case len(args) > 0 && (args[0] == "--version" || args[0] == "-version"):
+		args = append([]string{"version"}, args[1:]...)
+	case len(args) == 0 || strings.HasPrefix(args[0], "-") && !isHelp(args[0]):
+		args = append([]string{"serve"}, args...) // with no command, gitflags serves
 	}
 	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
+	if name == "help" || isHelp(name) {
 		if len(args) > 1 {
 			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
 		}
@@ -97,12 +102,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help"
+}
+
 func printHelp(w io.Writer) {
 	fmt.Fprintf(w, "gitflags: feature flags from a Git repository.\n\nUsage: gitflags <command> [flags] [args]\n\nCommands:\n")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'gitflags <command> --help' for a command's flags. With no command, gitflags serves.\n")
+	fmt.Fprintf(w, "\nRun 'gitflags <command> --help' for a command's flags. With no command, gitflags\nserves: 'gitflags --listen :9000' is 'gitflags serve --listen :9000'.\n'gitflags --version' is 'gitflags version'.\n")
 }
 
 // newFlagSet returns a FlagSet whose errors and help go to stderr, with a
@@ -133,8 +142,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, when set at build time with -ldflags "-X main.version=...", is
+// the version printed; otherwise it comes from the binary's build information.
+var version string
 
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("version", "version", "Print the version of gitflags.", stderr)
@@ -144,6 +154,40 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return usageError("version takes no arguments")
 	}
-	fmt.Fprintf(stdout, "gitflags %s\n", version)
+	v := version
+	if v == "" {
+		info, _ := debug.ReadBuildInfo()
+		v = versionOf(info)
+	}
+	fmt.Fprintf(stdout, "gitflags %s\n", v)
 	return nil
+}
+
+// versionOf describes the build in info: the module version (a release such
+// as v0.1.0 or a pseudo-version, as go install and go build stamp it), else
+// "(devel)" with the commit and whether the tree was modified.
+func versionOf(info *debug.BuildInfo) string {
+	if info == nil {
+		return "(devel)"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return "(devel)"
+	}
+	v := "(devel) " + rev[:min(12, len(rev))]
+	if modified == "true" {
+		v += ", modified"
+	}
+	return v
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -293,33 +294,64 @@ func TestServeConfigPrecedence(t *testing.T) {
 	}
 }
 
-// startServe runs `gitflags serve args...` and returns its base URL; the
-// server is stopped, and must exit 0, when the test ends.
+// syncBuffer is a buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// server is a running `gitflags` started by startRun.
+type server struct {
+	base        string      // http://127.0.0.1:PORT
+	out, stderr *syncBuffer // what it printed so far
+}
+
+// startServe runs `gitflags serve --listen 127.0.0.1:0 args...` and returns
+// its base URL; the server is stopped, and must exit 0, when the test ends.
 func startServe(t *testing.T, args ...string) string {
+	t.Helper()
+	return startRun(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)).base
+}
+
+// startRun runs `gitflags args...`, which must serve, and waits for its
+// banner; the server is stopped, and must exit 0, when the test ends.
+func startRun(t *testing.T, args []string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
-	var errb bytes.Buffer
+	s := &server{out: &syncBuffer{}, stderr: &syncBuffer{}}
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), pw, &errb)
+		done <- run(ctx, args, pw, s.stderr)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			s.out.Write([]byte(sc.Text() + "\n"))
 			if m := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
 			}
 		}
 	}()
-	var base string
 	select {
-	case base = <-addr:
+	case s.base = <-addr:
 	case code := <-done:
 		cancel()
-		t.Fatalf("serve exited with %d before serving: %s", code, errb.String())
+		t.Fatalf("gitflags %v exited with %d before serving: %s", args, code, s.stderr)
 	case <-time.After(60 * time.Second):
 		cancel()
 		t.Fatal("serve did not start within 60s")
@@ -331,7 +363,29 @@ func startServe(t *testing.T, args ...string) string {
 			t.Errorf("serve exited with %d", code)
 		}
 	})
-	return base
+	return s
+}
+
+// get returns the body of a GET of url, failing the test unless it is 200.
+func get(t *testing.T, url string, header ...string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	return string(body)
 }
 
 // rateLimit returns production's api_rate_limit as served.

@@ -18,6 +18,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	evaluations *prometheus.CounterVec
+	reported    *prometheus.CounterVec // evaluations reported by SDKs (analytics.go)
 	// evaluations by surface, looked up once
 	identityEvaluations, ofrepEvaluations prometheus.Counter
 	revision                              *prometheus.GaugeVec
@@ -38,6 +39,10 @@ func newMetrics(s *Server) *metrics {
 		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitflags_evaluations_total", Help: "Flag evaluations for an identity or context, by surface.",
 		}, []string{"surface"}),
+		reported: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitflags_flag_evaluations_reported_total",
+			Help: "Flag evaluations reported by Flagsmith SDKs (POST /api/v1/analytics/flags/), by environment and feature.",
+		}, []string{"environment", "feature"}),
 		revision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gitflags_served_revision_info", Help: "The revision being served (value 1, labelled by commit).",
 		}, []string{"revision"}),
@@ -53,8 +58,9 @@ func newMetrics(s *Server) *metrics {
 		}
 		return 0
 	})
-	m.registry.MustRegister(m.requests, m.duration, m.evaluations, m.revision, m.revisionAt, age,
+	m.registry.MustRegister(m.requests, m.duration, m.evaluations, m.reported, m.revision, m.revisionAt, age,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(s.opts.Collectors...)
 	m.identityEvaluations = m.evaluations.WithLabelValues("identities")
 	m.ofrepEvaluations = m.evaluations.WithLabelValues("ofrep")
 	m.sync = newSyncMetrics(m.registry)

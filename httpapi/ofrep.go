@@ -6,8 +6,8 @@ package httpapi
 //	POST /ofrep/v1/evaluate/flags        every flag, with an ETag
 //
 // Authentication is the environment key (client key, or "ser." server key)
-// as "Authorization: Bearer <key>" or "X-API-Key: <key>"; a missing or
-// unknown key is a 401 without a body.
+// as "Authorization: Bearer <key>" (the scheme in any case) or
+// "X-API-Key: <key>"; a missing or unknown key is a 401 GENERAL error.
 //
 // The request body is {"context": {...}}. Its "targetingKey" is the identity
 // identifier; every other context member is a trait, any JSON value. Without
@@ -366,29 +366,26 @@ func putOFREPRequest(rq *ofrepRequest) {
 	ofrepPool.Put(rq)
 }
 
-var ofrepHdrZero = []string{"0"}
+var ofrepChallenge = []string{`Bearer realm="gitflags"`}
 
 // ofrepEnvironment authenticates the request, writing a 401 (or a 503 before
 // the first Publish) and returning nil when that fails.
 func (s *Server) ofrepEnvironment(w http.ResponseWriter, r *http.Request) (es *envState, server bool) {
 	st := s.current.Load()
 	if st == nil {
-		ofrepError(w, http.StatusServiceUnavailable, "", "", "no valid revision loaded yet")
+		ofrepError(w, http.StatusServiceUnavailable, "", ofrepGeneral, "no valid revision loaded yet")
 		return nil, false
 	}
-	key := ""
-	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
-		key = strings.TrimSpace(a[7:])
-	}
-	if key == "" {
+	key, ok := bearerToken(r)
+	if !ok {
 		key = r.Header.Get("X-API-Key")
 	}
 	if key != "" {
 		es, server = st.lookupKey(key)
 	}
 	if es == nil {
-		w.Header()["Content-Length"] = ofrepHdrZero
-		w.WriteHeader(http.StatusUnauthorized)
+		w.Header()["Www-Authenticate"] = ofrepChallenge
+		ofrepError(w, http.StatusUnauthorized, "", ofrepGeneral, "missing or unknown environment key: send Authorization: Bearer <key> or X-API-Key: <key>")
 		return nil, false
 	}
 	return es, server

@@ -144,8 +144,10 @@ func TestOFREPAuth(t *testing.T) {
 			if w.Code != tc.want {
 				t.Errorf("%s %s: status %d, want %d", tc.name, path, w.Code, tc.want)
 			}
-			if w.Code == 401 && w.Body.Len() != 0 {
-				t.Errorf("%s %s: 401 with a body: %s", tc.name, path, w.Body)
+			if w.Code == 401 {
+				if r := ofrepDecode(t, w); r.ErrorCode != ofrepGeneral || r.ErrorDetails == "" || w.Header().Get("Content-Type") != "application/json" {
+					t.Errorf("%s %s: 401 %q, want a JSON OFREP error", tc.name, path, w.Body)
+				}
 			}
 		}
 	}

@@ -8,8 +8,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
@@ -45,6 +48,9 @@ type Options struct {
 	// WebhookSecret verifies push webhooks (GitHub's HMAC signature,
 	// GitLab's token); empty disables webhooks.
 	WebhookSecret string
+	// Collectors are extra Prometheus collectors served on /metrics with the
+	// server's own metrics; New panics if one collides with them.
+	Collectors []prometheus.Collector
 }
 
 // New returns a Server with nothing published yet: it answers 503 until the
@@ -111,25 +117,43 @@ func (s *Server) Snapshot() *flagrepo.Snapshot {
 }
 
 // Handler returns the HTTP handler of every endpoint.
+//
+// Every error is JSON: {"detail": ...} (Flagsmith's shape), or OFREP's
+// {"errorCode", "errorDetails"} under /ofrep/ (see writeError), including the
+// router's own 404, 405 (with Allow) and trailing-slash redirects. Only the
+// routes browsers call (the Flagsmith SDK API and OFREP) answer CORS
+// requests and preflights.
 func (s *Server) Handler() http.Handler {
 	r := httprouter.New()
+	// The router's redirects write text/html; notFound redirects instead.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	handle := func(method, path string, h httprouter.Handle) {
 		r.Handle(method, path, s.metrics.instrument(path, h))
+	}
+	corsMethods := map[string][]string{} // path -> methods of the routes browsers call
+	browser := func(method, path string, h httprouter.Handle) {
+		handle(method, path, func(w http.ResponseWriter, req *http.Request, p httprouter.Params) {
+			setCORS(w.Header())
+			h(w, req, p)
+		})
+		corsMethods[path] = append(corsMethods[path], method)
 	}
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", s.metrics.handler())
 	r.GET("/schemas/v1/:name", s.schema)
-	// Flagsmith SDK API (flagsmith.go, identities.go, environment-document.go).
-	handle(http.MethodGet, "/api/v1/flags/", s.flags)
-	handle(http.MethodGet, "/api/v1/identities/", s.getIdentity)
-	handle(http.MethodPost, "/api/v1/identities/", s.postIdentity)
-	handle(http.MethodPost, "/api/v1/traits/", s.postTrait)
-	handle(http.MethodPut, "/api/v1/traits/bulk/", s.putTraitsBulk)
-	handle(http.MethodPost, "/api/v1/traits/increment-value/", s.incrementTrait)
-	handle(http.MethodPost, "/api/v1/bulk-identities", s.bulkIdentities)
-	handle(http.MethodPost, "/api/v1/bulk-identities/", s.bulkIdentities)
-	handle(http.MethodGet, "/api/v1/environment-document/", s.environmentDocument)
+	// Flagsmith SDK API (flagsmith.go, identities.go, environment-document.go, analytics.go).
+	browser(http.MethodGet, "/api/v1/flags/", s.flags)
+	browser(http.MethodGet, "/api/v1/identities/", s.getIdentity)
+	browser(http.MethodPost, "/api/v1/identities/", s.postIdentity)
+	browser(http.MethodPost, "/api/v1/traits/", s.postTrait)
+	browser(http.MethodPut, "/api/v1/traits/bulk/", s.putTraitsBulk)
+	browser(http.MethodPost, "/api/v1/traits/increment-value/", s.incrementTrait)
+	browser(http.MethodPost, "/api/v1/bulk-identities", s.bulkIdentities)
+	browser(http.MethodPost, "/api/v1/bulk-identities/", s.bulkIdentities)
+	browser(http.MethodGet, "/api/v1/environment-document/", s.environmentDocument)
+	browser(http.MethodPost, "/api/v1/analytics/flags/", s.analyticsFlags)
 	// Admin and sync (admin.go).
 	handle(http.MethodGet, "/api/v1/status", s.status)
 	handle(http.MethodPost, "/api/v1/sync", s.syncNow)
@@ -137,17 +161,57 @@ func (s *Server) Handler() http.Handler {
 	handle(http.MethodPost, "/api/v1/sync/resume", s.syncResume)
 	handle(http.MethodPost, "/api/v1/webhooks/:provider", s.webhook)
 	// OFREP (ofrep.go).
-	handle(http.MethodPost, "/ofrep/v1/evaluate/flags", s.ofrepBulk)
-	handle(http.MethodPost, "/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)
+	browser(http.MethodPost, "/ofrep/v1/evaluate/flags", s.ofrepBulk)
+	browser(http.MethodPost, "/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)
+	for path, methods := range corsMethods {
+		r.OPTIONS(path, preflight(methods))
+	}
+	// Other routes answer OPTIONS with the router's Allow header only.
+	r.GlobalOPTIONS = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	// isBrowser reports whether path is a route browsers call.
+	isBrowser := func(path string) bool {
+		h, _, _ := r.Lookup(http.MethodOptions, path)
+		return h != nil
+	}
 	r.HandleMethodNotAllowed = true
-	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeDetail(w, http.StatusNotFound, "not found")
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if isBrowser(req.URL.Path) {
+			setCORS(w.Header())
+		}
+		allow := w.Header().Get("Allow") // set by the router
+		writeError(w, req, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", req.Method, req.URL.Path, allow))
+	})
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		path := req.URL.Path
+		if _, _, tsr := r.Lookup(req.Method, path); tsr && path != "/" {
+			// The route exists with or without a trailing slash.
+			if strings.HasSuffix(path, "/") {
+				path = path[:len(path)-1]
+			} else {
+				path += "/"
+			}
+			if isBrowser(path) {
+				setCORS(w.Header())
+			}
+			u := *req.URL
+			u.Path, u.RawPath = path, ""
+			w.Header().Set("Location", u.RequestURI())
+			code := http.StatusMovedPermanently
+			if req.Method != http.MethodGet && req.Method != http.MethodHead {
+				code = http.StatusTemporaryRedirect // keeps the method and body
+			}
+			writeError(w, req, code, "moved to "+path)
+			return
+		}
+		writeError(w, req, http.StatusNotFound, "no endpoint "+req.Method+" "+req.URL.Path)
 	})
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
 		s.log.Error("panic serving request", "path", req.URL.Path, "panic", v)
-		writeDetail(w, http.StatusInternalServerError, "internal error")
+		writeError(w, req, http.StatusInternalServerError, "internal error")
 	}
-	return cors(r)
+	return r
 }
 
 // Header values every response shares (set without allocating; net/http
@@ -156,23 +220,44 @@ var (
 	hdrJSON           = []string{"application/json"}
 	corsAnyOrigin     = []string{"*"}
 	corsExposeHeaders = []string{"ETag, X-Flagsmith-Document-Updated-At"}
+	corsAllowHeaders  = []string{"Content-Type, X-Environment-Key, Authorization, X-API-Key, If-None-Match, Flagsmith-Application-Name, Flagsmith-Application-Version"}
+	corsMaxAge        = []string{"86400"}
 )
 
-// cors lets browser SDKs call the SDK API from any origin.
-func cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// setCORS lets browsers on any origin read the answer.
+func setCORS(h http.Header) {
+	h["Access-Control-Allow-Origin"] = corsAnyOrigin
+	h["Access-Control-Expose-Headers"] = corsExposeHeaders
+}
+
+// preflight answers OPTIONS on a route browsers call, whose methods are
+// methods: with Allow, and with CORS headers when it is a CORS preflight
+// (it has Access-Control-Request-Method).
+func preflight(methods []string) httprouter.Handle {
+	allow := []string{strings.Join(slices.Sorted(slices.Values(slices.Concat(methods, []string{http.MethodOptions}))), ", ")}
+	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 		h := w.Header()
-		h["Access-Control-Allow-Origin"] = corsAnyOrigin
-		if r.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, X-Environment-Key, Authorization, X-API-Key, If-None-Match, Flagsmith-Application-Name, Flagsmith-Application-Version")
-			h.Set("Access-Control-Max-Age", "86400")
-			w.WriteHeader(http.StatusNoContent)
-			return
+		h["Allow"] = allow
+		if r.Header.Get("Access-Control-Request-Method") != "" {
+			h["Access-Control-Allow-Origin"] = corsAnyOrigin
+			h["Access-Control-Allow-Methods"] = allow
+			h["Access-Control-Allow-Headers"] = corsAllowHeaders
+			h["Access-Control-Max-Age"] = corsMaxAge
 		}
-		h["Access-Control-Expose-Headers"] = corsExposeHeaders
-		next.ServeHTTP(w, r)
-	})
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header. The scheme is matched without regard to case, and any number of
+// spaces may follow it (RFC 9110, sections 11.1 and 11.4).
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
@@ -187,6 +272,17 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ httprouter.Par
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "revision": st.snap.Revision.SHA})
+}
+
+// writeError writes an error in the shape of the surface of req's path:
+// OFREP's {"errorCode": "GENERAL", "errorDetails": "..."} under /ofrep/,
+// {"detail": "..."} elsewhere.
+func writeError(w http.ResponseWriter, req *http.Request, status int, detail string) {
+	if strings.HasPrefix(req.URL.Path, "/ofrep/") {
+		ofrepError(w, status, "", ofrepGeneral, detail)
+		return
+	}
+	writeDetail(w, status, detail)
 }
 
 // writeDetail writes a Flagsmith-style error body {"detail": "..."}.

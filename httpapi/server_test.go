@@ -104,7 +104,8 @@ func TestFlagsAuth(t *testing.T) {
 	}
 }
 
-func TestHealthReadySchemasCORS(t *testing.T) {
+// TestHealthReadySchemas: CORS is tested in TestCORSOnlyForBrowserSurfaces.
+func TestHealthReadySchemas(t *testing.T) {
 	s := New(Options{})
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
@@ -113,23 +114,10 @@ func TestHealthReadySchemasCORS(t *testing.T) {
 	}
 	if resp, _ := get(t, ts.URL+"/healthz", ""); resp.StatusCode != 200 {
 		t.Errorf("healthz: %d", resp.StatusCode)
-	} else if o, e := resp.Header.Values("Access-Control-Allow-Origin"), resp.Header.Values("Access-Control-Expose-Headers"); len(o) != 1 || o[0] != "*" || len(e) != 1 || !strings.Contains(e[0], "ETag") {
-		t.Errorf("CORS headers of a simple request: origin %q, expose %q", o, e)
 	}
 	resp, body := get(t, ts.URL+"/schemas/v1/feature.schema.json", "")
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"$id": "https://gitflags.dev/schemas/v1/feature.schema.json"`) {
 		t.Errorf("schema: %d", resp.StatusCode)
-	}
-	req, _ := http.NewRequest(http.MethodOptions, ts.URL+"/api/v1/flags/", nil)
-	req.Header.Set("Origin", "http://example.com")
-	req.Header.Set("Access-Control-Request-Headers", "x-environment-key")
-	r2, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2.Body.Close()
-	if r2.StatusCode != 204 || r2.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(r2.Header.Get("Access-Control-Allow-Headers"), "X-Environment-Key") {
-		t.Errorf("preflight: %d %v", r2.StatusCode, r2.Header)
 	}
 }
 

@@ -125,7 +125,7 @@ func (s *Server) Snapshot() *flagrepo.Snapshot {
 // requests and preflights.
 func (s *Server) Handler() http.Handler {
 	r := httprouter.New()
-	// The router's redirects write text/html; notFound redirects instead.
+	// The router's redirects write text/html; NotFound below redirects instead.
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	handle := func(method, path string, h httprouter.Handle) {
@@ -191,6 +191,12 @@ func (s *Server) Handler() http.Handler {
 				path = path[:len(path)-1]
 			} else {
 				path += "/"
+			}
+			if req.Method == http.MethodOptions {
+				// Browsers do not follow a redirected preflight.
+				h, p, _ := r.Lookup(http.MethodOptions, path)
+				h(w, req, p)
+				return
 			}
 			if isBrowser(path) {
 				setCORS(w.Header())

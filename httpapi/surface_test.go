@@ -252,6 +252,17 @@ func TestCORSOnlyForBrowserSurfaces(t *testing.T) {
 			t.Errorf("OPTIONS %s: status %d Allow %q Access-Control-Allow-Methods %q", rt.path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Access-Control-Allow-Methods"))
 		}
 	}
+	// A browser calling a route without its trailing slash: the preflight
+	// is answered as the route's, then the request is redirected with CORS
+	// headers (the browser follows it).
+	resp, _ := send(t, "OPTIONS", ts.URL+"/api/v1/flags", "", "Origin", "http://example.com", "Access-Control-Request-Method", "GET")
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Methods") != "GET, OPTIONS" {
+		t.Errorf("preflight without the trailing slash: status %d, Access-Control-Allow-Methods %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Methods"))
+	}
+	resp, _ = send(t, "GET", ts.URL+"/api/v1/flags", "", "Origin", "http://example.com")
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("GET without the trailing slash: status %d, Access-Control-Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
 	// Unknown paths: no CORS headers, a preflight included.
 	for _, path := range []string{"/nope", "/api/v1/nope", "/ofrep/v1/nope"} {
 		for _, m := range []string{"GET", "OPTIONS"} {

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"flag"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // buildBinary builds the gitflags binary with extra go build arguments.
@@ -94,5 +100,155 @@ func TestFlagsWithoutCommandServe(t *testing.T) {
 	}
 	if code, out, _ := runCmd(t, "--version"); code != 0 || !strings.HasPrefix(out, "gitflags ") {
 		t.Errorf("--version: exit %d %q", code, out)
+	}
+}
+
+// TestServeConfigBoolean: --watch-worktree and --access-log are booleans
+// on the command line, in the environment and in the config file.
+func TestServeConfigBoolean(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "gitflags.json")
+	load := func(file string, args ...string) (serveConfig, error) {
+		t.Helper()
+		if file != "" {
+			if err := os.WriteFile(cfgFile, []byte(file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--config", cfgFile)
+		}
+		return loadServeConfig(args, io.Discard)
+	}
+	for _, c := range []struct {
+		file, env string
+		args      []string
+		want      bool
+	}{
+		{args: nil, want: false},
+		{args: []string{"--watch-worktree"}, want: true},
+		{args: []string{"--watch-worktree=true"}, want: true},
+		{args: []string{"--watch-worktree=false"}, env: "true", want: false},
+		{env: "true", want: true},
+		{file: `{"watch_worktree": true}`, want: true},
+		{file: `{"watch_worktree": true}`, env: "false", want: false},
+		{file: `{"watch_worktree": false}`, args: []string{"--watch-worktree"}, want: true},
+	} {
+		t.Setenv("GITFLAGS_WATCH_WORKTREE", c.env)
+		cfg, err := load(c.file, c.args...)
+		if err != nil || cfg.WatchWorktree != c.want {
+			t.Errorf("file %s, env %q, args %v: watch worktree %v (%v), want %v", c.file, c.env, c.args, cfg.WatchWorktree, err, c.want)
+		}
+	}
+	t.Setenv("GITFLAGS_WATCH_WORKTREE", "")
+	cfg, err := load(`{"access_log": true, "interval": "1m", "log_level": "debug"}`, "--log-level", "warn")
+	if err != nil || !cfg.AccessLog || cfg.Interval != time.Minute || cfg.LogLevel != "warn" {
+		t.Errorf("config %+v (%v)", cfg, err)
+	}
+	for file, want := range map[string]string{
+		`{"watch_worktree": "yes"}`: `"watch_worktree" must be true or false, not "yes"`,
+		`{"listen": 8080}`:          `"listen" must be a string, not 8080`,
+		`{"interval": "soon"}`:      `invalid value "soon" for "interval"`,
+		`{"log_level": "loud"}`:     `log level must be debug, info, warn or error, not "loud"`,
+		`{"config": "x.json"}`:      `unknown key "config"`,
+		`[1]`:                       `not a JSON object`,
+	} {
+		if _, err := load(file); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %s: %v, want an error saying %q", file, err, want)
+		}
+	}
+	t.Setenv("GITFLAGS_ACCESS_LOG", "maybe")
+	if _, err := load(""); err == nil || !strings.Contains(err.Error(), "GITFLAGS_ACCESS_LOG") {
+		t.Errorf("GITFLAGS_ACCESS_LOG=maybe: %v", err)
+	}
+}
+
+// serveHelpText returns the output of `gitflags serve --help`.
+func serveHelpText(t *testing.T) string {
+	t.Helper()
+	code, _, help := runCmd(t, "serve", "--help")
+	if code != 0 {
+		t.Fatalf("serve --help: exit %d", code)
+	}
+	return help
+}
+
+// TestServeHelp: the usage line names every flag, and the flags list shows
+// the real defaults.
+func TestServeHelp(t *testing.T) {
+	help := serveHelpText(t)
+	usage, _, _ := strings.Cut(help, "\n")
+	fs := newFlagSet("serve", "", "", io.Discard)
+	var cfg serveConfig
+	serveFlags(fs, &cfg)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(usage, "[--"+f.Name+" ") && !strings.Contains(usage, "[--"+f.Name+"]") {
+			t.Errorf("the usage line lacks --%s: %s", f.Name, usage)
+		}
+	})
+	for _, want := range []string{
+		"[--config file]", "[--watch-worktree]", "[--repo PATH|URL]",
+		`(default "127.0.0.1:8080")`, `(default ".gitflags-data")`, "(default 10s)", `(default "info")`, `(default "text")`,
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %s:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, "(default:") {
+		t.Errorf("a default given in a description instead of the flag's default:\n%s", help)
+	}
+}
+
+// TestREADMEEnvironmentVariables: README's serving section and `gitflags
+// serve --help` name the same environment variables.
+func TestREADMEEnvironmentVariables(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Serving flags\n")
+	section, _, _ = strings.Cut(section, "\n## Performance")
+	if !ok {
+		t.Fatal("README has no section ## Serving flags")
+	}
+	names := func(s string) []string {
+		set := map[string]bool{}
+		for _, n := range regexp.MustCompile(`GITFLAGS_[A-Z_]+[A-Z]`).FindAllString(s, -1) {
+			set[n] = true
+		}
+		return slices.Sorted(maps.Keys(set))
+	}
+	if inREADME, inHelp := names(section), names(serveHelpText(t)); !slices.Equal(inREADME, inHelp) {
+		t.Errorf("environment variables\nin README:      %v\nin serve --help: %v", inREADME, inHelp)
+	}
+}
+
+// TestServeLogLevel: --log-level debug prints the debug lines, warn hides
+// the info lines; --access-log logs each request.
+func TestServeLogLevel(t *testing.T) {
+	s := startRun(t, []string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "debug", "--access-log"})
+	get(t, s.base+"/healthz?identifier=alice")
+	waitFor(t, "the access log line", func() bool { return strings.Contains(s.stderr.String(), "msg=request") })
+	logs := s.stderr.String()
+	if !strings.Contains(logs, "level=DEBUG msg=configuration") {
+		t.Errorf("no debug line at --log-level debug:\n%s", logs)
+	}
+	if !regexp.MustCompile(`level=INFO msg=request method=GET path=/healthz status=200 bytes=\d+ duration=\S+ remote=127\.0\.0\.1:\d+\n`).MatchString(logs) || strings.Contains(logs, "alice") {
+		t.Errorf("access log:\n%s", logs)
+	}
+
+	s = startRun(t, []string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn"})
+	get(t, s.base+"/healthz")
+	if logs := s.stderr.String(); strings.Contains(logs, "level=INFO") || strings.Contains(logs, "level=DEBUG") {
+		t.Errorf("info or debug lines at --log-level warn:\n%s", logs)
+	}
+}
+
+// waitFor polls cond until it holds, for up to 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -115,20 +115,34 @@ func printHelp(w io.Writer) {
 }
 
 // newFlagSet returns a FlagSet whose errors and help go to stderr, with a
-// usage line and description.
+// usage line and description. An empty usage is the command's name followed
+// by every flag.
 func newFlagSet(name, usage, description string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gitflags %s\n\n%s\n", usage, description)
-		var hasFlags bool
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintf(stderr, "\nFlags:\n")
-			fs.PrintDefaults()
-		}
-	}
+	fs.Usage = func() { printUsage(stderr, fs, usage, description) }
 	return fs
+}
+
+// printUsage prints the help of a command: usage line, description, flags.
+func printUsage(w io.Writer, fs *flag.FlagSet, usage, description string) {
+	if usage == "" {
+		usage = fs.Name()
+		fs.VisitAll(func(f *flag.Flag) {
+			if arg, _ := flag.UnquoteUsage(f); arg != "" {
+				usage += fmt.Sprintf(" [--%s %s]", f.Name, arg)
+			} else {
+				usage += fmt.Sprintf(" [--%s]", f.Name)
+			}
+		})
+	}
+	fmt.Fprintf(w, "Usage: gitflags %s\n\n%s\n", usage, description)
+	var hasFlags bool
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		fmt.Fprintf(w, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
 }
 
 // parseFlags parses args, turning parse errors into usage errors (exit 2).

@@ -1,17 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,93 +36,164 @@ file://): the server clones it into DATA/remote and fetches every
 --interval, and at once on POST /api/v1/sync or a signed push webhook.
 With no --repo, gitflags serves its embedded default: on first start it
 creates a flag repository from the built-in template under DATA/flags (git
-init + first commit) and serves it; later starts serve that repository.
---watch-worktree serves the working directory, uncommitted edits included.
+init + first commit, with fresh client keys) and serves it; later starts
+serve that repository. --watch-worktree serves the working directory,
+uncommitted edits included.
 
 Secrets come only from the environment: GITFLAGS_ADMIN_TOKEN enables the
 admin API (status, sync, pause, resume) and GITFLAGS_WEBHOOK_SECRET the
-GitHub/GitLab webhooks. Git credentials are read from files on every fetch.
-
-Every flag can also be set by an environment variable (GITFLAGS_REPO,
-GITFLAGS_BRANCH, GITFLAGS_LISTEN, GITFLAGS_DATA, GITFLAGS_LOG_FORMAT,
-GITFLAGS_INTERVAL, GITFLAGS_WATCH_WORKTREE, GITFLAGS_CREDENTIALS_FILE,
-GITFLAGS_SSH_KEY, GITFLAGS_SSH_KEY_PASSPHRASE_FILE, GITFLAGS_SSH_KNOWN_HOSTS) or by a JSON config file
-(--config or GITFLAGS_CONFIG) with the keys "repo", "branch", "listen",
-"data", "log_format", "interval", "watch_worktree", "credentials_file",
-"ssh_key", "ssh_key_passphrase_file", "ssh_known_hosts". Flags win over environment variables, which
-win over the config file.`
+GitHub/GitLab webhooks. Git credentials are read from files on every fetch.`
 
 // serveConfig is the server's configuration, from flags, environment and file.
 type serveConfig struct {
-	Repo            string `json:"repo"`
-	Branch          string `json:"branch"`
-	Listen          string `json:"listen"`
-	Data            string `json:"data"`
-	LogFormat       string `json:"log_format"`
-	Interval        string `json:"interval"`       // a Go duration, e.g. "10s"
-	WatchWorktree   string `json:"watch_worktree"` // "true" or "false"
-	CredentialsFile string `json:"credentials_file"`
-	SSHKey          string `json:"ssh_key"`
-	SSHKnownHosts   string `json:"ssh_known_hosts"`
-	SSHPassphrase   string `json:"ssh_key_passphrase_file"`
+	Repo            string
+	Branch          string
+	Listen          string
+	Data            string
+	LogFormat       string
+	LogLevel        string
+	AccessLog       bool
+	Interval        time.Duration
+	WatchWorktree   bool
+	CredentialsFile string
+	SSHKey          string
+	SSHKnownHosts   string
+	SSHPassphrase   string
+}
+
+// logLevels are the values of --log-level.
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+// serveFlags defines serve's flags on fs, bound to cfg, whose values are the
+// defaults. Each flag also has an environment variable and a config file key
+// (see envName and configKey).
+func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
+	fs.StringVar(&cfg.Repo, "repo", cfg.Repo, "`PATH|URL` of the flag repository: a local Git repository (watched) or a remote to clone and follow (https://, ssh://, git@host:path, file://); empty serves the embedded default under DATA/flags")
+	fs.StringVar(&cfg.Branch, "branch", cfg.Branch, "`branch` to serve; empty: the repository's HEAD (a remote's default branch)")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` to listen on")
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "`directory` for server state (identities, clones, the embedded default)")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` logged: debug, info, warn or error")
+	fs.BoolVar(&cfg.AccessLog, "access-log", cfg.AccessLog, "log one line per HTTP request (method, path without query, status, bytes, duration, remote address)")
+	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "how often to fetch a remote (and re-check a local repository)")
+	fs.BoolVar(&cfg.WatchWorktree, "watch-worktree", cfg.WatchWorktree, "serve the working directory, uncommitted edits included")
+	fs.StringVar(&cfg.CredentialsFile, "credentials-file", cfg.CredentialsFile, "`file` with 'username:password' or a token for an https remote (re-read on every fetch)")
+	fs.StringVar(&cfg.SSHKey, "ssh-key", cfg.SSHKey, "private key `file` for an ssh remote")
+	fs.StringVar(&cfg.SSHKnownHosts, "ssh-known-hosts", cfg.SSHKnownHosts, "known_hosts `file` for an ssh remote")
+	fs.StringVar(&cfg.SSHPassphrase, "ssh-key-passphrase-file", cfg.SSHPassphrase, "`file` whose first line is the passphrase of --ssh-key (re-read on every fetch)")
+}
+
+// envName is the environment variable of a flag: GITFLAGS_LOG_FORMAT for
+// log-format.
+func envName(flagName string) string {
+	return "GITFLAGS_" + strings.ToUpper(configKey(flagName))
+}
+
+// configKey is the config file key of a flag: log_format for log-format.
+func configKey(flagName string) string {
+	return strings.ReplaceAll(flagName, "-", "_")
 }
 
 func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
-	fs := newFlagSet("serve", "serve [--repo DIR] [--branch BRANCH] [--listen ADDR] [--data DIR] [--config FILE]", serveHelp, stderr)
-	var flags serveConfig
-	fs.StringVar(&flags.Repo, "repo", "", "path of a local flag repository (default: the embedded default under DATA/flags)")
-	fs.StringVar(&flags.Branch, "branch", "", "branch or revision to serve (default: the repository's HEAD)")
-	fs.StringVar(&flags.Listen, "listen", "", "address to listen on (default 127.0.0.1:8080)")
-	fs.StringVar(&flags.Data, "data", "", "directory for server state (default .gitflags-data)")
-	fs.StringVar(&flags.LogFormat, "log-format", "", "log format: text or json (default text)")
-	fs.StringVar(&flags.Interval, "interval", "", "how often to fetch a remote (and re-check a local repository) (default 10s)")
-	fs.StringVar(&flags.WatchWorktree, "watch-worktree", "", "serve the working directory with uncommitted edits: true or false (default false)")
-	fs.StringVar(&flags.CredentialsFile, "credentials-file", "", "file with 'username:password' or a token for an https remote (re-read on every fetch)")
-	fs.StringVar(&flags.SSHKey, "ssh-key", "", "private key file for an ssh remote")
-	fs.StringVar(&flags.SSHKnownHosts, "ssh-known-hosts", "", "known_hosts file for an ssh remote")
-	fs.StringVar(&flags.SSHPassphrase, "ssh-key-passphrase-file", "", "file whose first line is the passphrase of --ssh-key (re-read on every fetch)")
-	configPath := fs.String("config", "", "JSON config file")
+	cfg := serveConfig{Listen: "127.0.0.1:8080", Data: ".gitflags-data", LogFormat: "text", LogLevel: "info", Interval: 10 * time.Second}
+	fs := newFlagSet("serve", "", serveHelp, stderr)
+	serveFlags(fs, &cfg)
+	configPath := fs.String("config", "", "JSON config `file`, e.g. {\"log_format\": \"json\", \"watch_worktree\": true, \"interval\": \"1m\"}")
+	envs := "Every flag can also be set by an environment variable, and every flag but\n--config by a key of the JSON config file (the flag's name with '_' for '-').\nFlags win over environment variables, which win over the config file.\n"
+	fs.VisitAll(func(f *flag.Flag) { envs += fmt.Sprintf("\n  %-33s --%s", envName(f.Name), f.Name) })
+	fs.Usage = func() { printUsage(stderr, fs, "", serveHelp+"\n\n"+envs) }
 	if err := parseFlags(fs, args); err != nil {
 		return serveConfig{}, err
 	}
 	if fs.NArg() > 0 {
-		return serveConfig{}, usageError("serve takes no arguments (use --repo DIR)")
+		return serveConfig{}, usageError("serve takes no arguments (use --repo PATH|URL)")
 	}
-	cfg := serveConfig{Listen: "127.0.0.1:8080", Data: ".gitflags-data", LogFormat: "text", Interval: "10s", WatchWorktree: "false"}
+	// Precedence, lowest first: defaults, config file, environment, flags.
+	cmdline := map[*flag.Flag]string{}
+	fs.Visit(func(f *flag.Flag) { cmdline[f] = f.Value.String() })
 	if *configPath == "" {
 		*configPath = os.Getenv("GITFLAGS_CONFIG")
 	}
 	if *configPath != "" {
-		data, err := os.ReadFile(*configPath)
-		if err != nil {
-			return cfg, usageError("config: %v", err)
+		if err := applyConfigFile(fs, *configPath); err != nil {
+			return cfg, usageError("config %s: %v", *configPath, err)
 		}
-		var file serveConfig
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&file); err != nil {
-			return cfg, usageError("config %s: %v (known keys: repo, branch, listen, data, log_format, interval, watch_worktree, credentials_file, ssh_key, ssh_key_passphrase_file, ssh_known_hosts)", *configPath, err)
-		}
-		overlay(&cfg, file)
 	}
-	overlay(&cfg, serveConfig{
-		Repo: os.Getenv("GITFLAGS_REPO"), Branch: os.Getenv("GITFLAGS_BRANCH"), Listen: os.Getenv("GITFLAGS_LISTEN"),
-		Data: os.Getenv("GITFLAGS_DATA"), LogFormat: os.Getenv("GITFLAGS_LOG_FORMAT"),
-		Interval: os.Getenv("GITFLAGS_INTERVAL"), WatchWorktree: os.Getenv("GITFLAGS_WATCH_WORKTREE"),
-		CredentialsFile: os.Getenv("GITFLAGS_CREDENTIALS_FILE"), SSHKey: os.Getenv("GITFLAGS_SSH_KEY"),
-		SSHKnownHosts: os.Getenv("GITFLAGS_SSH_KNOWN_HOSTS"), SSHPassphrase: os.Getenv("GITFLAGS_SSH_KEY_PASSPHRASE_FILE"),
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := os.Getenv(envName(f.Name)); v != "" && f.Name != "config" && err == nil {
+			if serr := f.Value.Set(v); serr != nil {
+				err = usageError("invalid value %q for %s: %v", v, envName(f.Name), serr)
+			}
+		}
 	})
-	overlay(&cfg, flags)
+	if err != nil {
+		return cfg, err
+	}
+	for f, v := range cmdline {
+		if err := f.Value.Set(v); err != nil {
+			return cfg, usageError("--%s: %v", f.Name, err)
+		}
+	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return cfg, usageError("log format must be text or json, not %q", cfg.LogFormat)
 	}
-	if d, err := time.ParseDuration(cfg.Interval); err != nil || d <= 0 {
-		return cfg, usageError("interval must be a positive duration such as 10s or 1m, not %q", cfg.Interval)
+	if _, ok := logLevels[cfg.LogLevel]; !ok {
+		return cfg, usageError("log level must be debug, info, warn or error, not %q", cfg.LogLevel)
 	}
-	if _, err := strconv.ParseBool(cfg.WatchWorktree); err != nil {
-		return cfg, usageError("watch-worktree must be true or false, not %q", cfg.WatchWorktree)
+	if cfg.Interval <= 0 {
+		return cfg, usageError("interval must be a positive duration such as 10s or 1m, not %s", cfg.Interval)
 	}
 	return cfg, nil
+}
+
+// applyConfigFile sets the flags of fs named by the keys of the JSON object
+// in path. A boolean flag takes true or false, a numeric flag a number, any
+// other flag a string.
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(data, &keys); err != nil {
+		return fmt.Errorf("not a JSON object: %v", err)
+	}
+	byKey := map[string]*flag.Flag{}
+	var known []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != "config" {
+			byKey[configKey(f.Name)] = f
+			known = append(known, configKey(f.Name))
+		}
+	})
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		f := byKey[k]
+		if f == nil {
+			return fmt.Errorf("unknown key %q (known keys: %s)", k, strings.Join(known, ", "))
+		}
+		raw, val, want := keys[k], "", "a string"
+		var err error
+		switch f.Value.(flag.Getter).Get().(type) {
+		case bool:
+			var b bool
+			err, want = json.Unmarshal(raw, &b), "true or false"
+			val = strconv.FormatBool(b)
+		case int, int64, uint, uint64, float64:
+			var n json.Number
+			err, want = json.Unmarshal(raw, &n), "a number"
+			val = n.String()
+		default:
+			err = json.Unmarshal(raw, &val)
+		}
+		if err != nil {
+			return fmt.Errorf("%q must be %s, not %s", k, want, raw)
+		}
+		if err := f.Value.Set(val); err != nil {
+			return fmt.Errorf("invalid value %s for %q: %v", raw, k, err)
+		}
+	}
+	return nil
 }
 
 // isURL reports whether repo names a remote rather than a local path.
@@ -133,36 +206,22 @@ func isURL(repo string) bool {
 	return at > 0 && colon > at && !strings.ContainsAny(repo[:at], "/\\")
 }
 
-// overlay copies the non-empty fields of src over dst.
-func overlay(dst *serveConfig, src serveConfig) {
-	for _, p := range []struct{ d, s *string }{
-		{&dst.Repo, &src.Repo}, {&dst.Branch, &src.Branch}, {&dst.Listen, &src.Listen},
-		{&dst.Data, &src.Data}, {&dst.LogFormat, &src.LogFormat}, {&dst.Interval, &src.Interval},
-		{&dst.WatchWorktree, &src.WatchWorktree}, {&dst.CredentialsFile, &src.CredentialsFile},
-		{&dst.SSHKey, &src.SSHKey}, {&dst.SSHKnownHosts, &src.SSHKnownHosts}, {&dst.SSHPassphrase, &src.SSHPassphrase},
-	} {
-		if *p.s != "" {
-			*p.d = *p.s
-		}
-	}
-}
-
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadServeConfig(args, stderr)
 	if err != nil {
 		return err
 	}
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	logOpts := &slog.HandlerOptions{Level: logLevels[cfg.LogLevel]}
+	log := slog.New(slog.NewTextHandler(stderr, logOpts))
 	if cfg.LogFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, nil)
+		log = slog.New(slog.NewJSONHandler(stderr, logOpts))
 	}
-	log := slog.New(handler)
+	log.Debug("configuration", "repo", gitstore.ScrubURL(cfg.Repo), "branch", cfg.Branch, "listen", cfg.Listen, "data", cfg.Data,
+		"interval", cfg.Interval, "watch_worktree", cfg.WatchWorktree, "access_log", cfg.AccessLog)
 
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	interval, _ := time.ParseDuration(cfg.Interval)
-	watchWorktree, _ := strconv.ParseBool(cfg.WatchWorktree)
 	auth := gitstore.Credentials{PasswordFile: cfg.CredentialsFile, SSHKeyFile: cfg.SSHKey, SSHKeyPassphraseFile: cfg.SSHPassphrase, SSHKnownHostsFile: cfg.SSHKnownHosts}
 
 	repoPath, created, remote := cfg.Repo, false, isURL(cfg.Repo)
@@ -189,7 +248,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		var err error
-		if repo, err = gitstore.Open(repoPath); err != nil && !watchWorktree {
+		if repo, err = gitstore.Open(repoPath); err != nil && !cfg.WatchWorktree {
 			return err
 		}
 	}
@@ -208,8 +267,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		AdminToken: os.Getenv("GITFLAGS_ADMIN_TOKEN"), WebhookSecret: os.Getenv("GITFLAGS_WEBHOOK_SECRET"),
 	})
 	sy, err := gitsync.New(gitsync.Options{
-		Repo: repo, Branch: cfg.Branch, Remote: remote, Auth: auth, Interval: interval,
-		WatchWorktree: watchWorktree, Dir: repoPath,
+		Repo: repo, Branch: cfg.Branch, Remote: remote, Auth: auth, Interval: cfg.Interval,
+		WatchWorktree: cfg.WatchWorktree, Dir: repoPath,
 		Publish: srv.Publish, Log: log, Metrics: srv.SyncMetrics(),
 	})
 	if err != nil {
@@ -245,13 +304,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	handler := srv.Handler()
+	if cfg.AccessLog {
+		handler = httpapi.AccessLog(handler, log)
+	}
 	httpServer := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	printBanner(stdout, "http://"+ln.Addr().String(), gitstore.ScrubURL(cfg.Repo), repoPath, created, snap)
 

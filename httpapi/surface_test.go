@@ -319,3 +319,38 @@ func TestExtraCollectors(t *testing.T) {
 		t.Errorf("/metrics lacks the extra collector:\n%s", body)
 	}
 }
+
+// TestPanicIsJSON breaks the served state of one environment so that its
+// handlers panic: the 500 is in the surface's error shape.
+func TestPanicIsJSON(t *testing.T) {
+	files, err := flagrepo.DirFiles(filepath.Join("..", "flags-repo-template"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := flagrepo.Load(flagrepo.Revision{SHA: "0123456789abcdef"}, files, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{Log: ofrepQuietLog})
+	if err := s.Publish(snap); err != nil {
+		t.Fatal(err)
+	}
+	es := s.current.Load().byClient[prodKey]
+	es.features, es.ofrep.features = nil, nil // indexed by feature position: out of range
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	for _, tc := range []struct{ path, body string }{
+		{"/api/v1/flags/?feature=api_rate_limit", ""},
+		{"/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u1"}}`},
+	} {
+		method := "GET"
+		if tc.body != "" {
+			method = "POST"
+		}
+		resp, body := send(t, method, ts.URL+tc.path, tc.body, "X-Environment-Key", prodKey, "X-API-Key", prodKey)
+		if resp.StatusCode != http.StatusInternalServerError {
+			t.Errorf("%s: status %d, want 500: %s", tc.path, resp.StatusCode, body)
+		}
+		checkErrorShape(t, "panic in "+tc.path, tc.path, resp, body)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"io"
 	"maps"
@@ -250,5 +251,59 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// environmentFile returns the id and client key of an environment of the
+// flag repository in dir.
+func environmentFile(t *testing.T, dir, env string) (id int, clientKey string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "environments", env, "environment.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		ID        int    `json:"id"`
+		ClientKey string `json:"client_key"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.ID, doc.ClientKey
+}
+
+// TestInitFreshKeys: every `gitflags init`, and the embedded default serve
+// creates, has client keys of its own, in the template's style; ids stay.
+func TestInitFreshKeys(t *testing.T) {
+	tmp := t.TempDir()
+	a, b := filepath.Join(tmp, "a"), filepath.Join(tmp, "b")
+	for _, dir := range []string{a, b} {
+		if code, out, errOut := runCmd(t, "init", dir); code != 0 {
+			t.Fatalf("init: %s%s", out, errOut)
+		}
+	}
+	s := startRun(t, []string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(tmp, "data")})
+	embedded := filepath.Join(tmp, "data", "flags")
+	template := filepath.Join("..", "..", "flags-repo-template")
+	pattern := regexp.MustCompile(`^[a-z]+_[0-9A-Za-z]{20}$`)
+	seen := map[string]bool{}
+	for _, env := range []string{"development", "staging", "production"} {
+		wantID, templateKey := environmentFile(t, template, env)
+		prefix, _, _ := strings.Cut(templateKey, "_")
+		for _, dir := range []string{a, b, embedded} {
+			id, key := environmentFile(t, dir, env)
+			if id != wantID || !pattern.MatchString(key) || !strings.HasPrefix(key, prefix+"_") || key == templateKey || seen[key] {
+				t.Errorf("%s of %s: id %d, client key %q; want id %d and a new key %s_ + 20 letters and digits", env, dir, id, key, wantID, prefix)
+			}
+			seen[key] = true
+		}
+		_, key := environmentFile(t, embedded, env)
+		if !strings.Contains(s.out.String(), key) {
+			t.Errorf("the banner does not show %s's key %s:\n%s", env, key, s.out)
+		}
+		get(t, s.base+"/api/v1/flags/", "X-Environment-Key", key)
+	}
+	if code, out, _ := runCmd(t, "validate", "--rev", "HEAD", a); code != 0 {
+		t.Errorf("validate: %s", out)
 	}
 }

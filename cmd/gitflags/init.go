@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"github.com/gitflags/gitflags"
-	"github.com/gitflags/gitflags/gitstore"
 )
 
 const initHelp = `Create a new flag repository in DIR from the built-in template: three
 environments (development, staging, production), example features and
 segments, JSON Schemas for editors, a CODEOWNERS example and a CI workflow
-that runs 'gitflags validate'. DIR must not exist or be empty. The files are
-committed as the first commit on branch main.`
+that runs 'gitflags validate'. Every environment gets a new random client
+key. DIR must not exist or be empty. The files are committed as the first
+commit on branch main.`
 
 func runInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("init", "init DIR", initHelp, stderr)
@@ -24,7 +22,7 @@ func runInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError("init takes exactly one directory")
 	}
 	dir := fs.Arg(0)
-	sha, err := gitstore.Init(dir, gitflags.Template(), gitstore.DefaultAuthor())
+	sha, err := initFromTemplate(dir)
 	if err != nil {
 		return err
 	}

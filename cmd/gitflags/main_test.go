@@ -223,8 +223,9 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no banner within 30s")
 	}
+	_, prodKey := environmentFile(t, filepath.Join(data, "flags"), "production")
 	req, _ := http.NewRequest("GET", base+"/api/v1/flags/", nil)
-	req.Header.Set("X-Environment-Key", "prd_Vn4sT8wQ1zLk6PjH9rXc")
+	req.Header.Set("X-Environment-Key", prodKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +237,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	}
 	// Identities persist in the data directory's store.
 	preq, _ := http.NewRequest("POST", base+"/api/v1/identities/", strings.NewReader(`{"identifier": "dev1", "traits": [{"trait_key": "email", "trait_value": "dev1@acme.example"}]}`))
-	preq.Header.Set("X-Environment-Key", "prd_Vn4sT8wQ1zLk6PjH9rXc")
+	preq.Header.Set("X-Environment-Key", prodKey)
 	preq.Header.Set("Content-Type", "application/json")
 	presp, err := http.DefaultClient.Do(preq)
 	if err != nil {
@@ -248,7 +249,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatalf("POST identities: %d %s", presp.StatusCode, pbody)
 	}
 	greq, _ := http.NewRequest("GET", base+"/api/v1/identities/?identifier=dev1", nil)
-	greq.Header.Set("X-Environment-Key", "prd_Vn4sT8wQ1zLk6PjH9rXc")
+	greq.Header.Set("X-Environment-Key", prodKey)
 	gresp, err := http.DefaultClient.Do(greq)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +270,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatal("serve did not shut down")
 	}
 	<-bannerDone
-	if !strings.Contains(banner.String(), "Created a flag repository from the template") || !strings.Contains(banner.String(), "prd_Vn4sT8wQ1zLk6PjH9rXc") {
+	if !strings.Contains(banner.String(), "Created a flag repository from the template") || !strings.Contains(banner.String(), prodKey) {
 		t.Errorf("banner:\n%s", banner.String())
 	}
 	if _, err := os.Stat(filepath.Join(data, "flags", ".git")); err != nil {
@@ -388,11 +389,13 @@ func get(t *testing.T, url string, header ...string) string {
 	return string(body)
 }
 
-// rateLimit returns production's api_rate_limit as served.
-func rateLimit(t *testing.T, base string) string {
+// rateLimit returns production's api_rate_limit as served at base to the
+// client key of the flag repository dir.
+func rateLimit(t *testing.T, base, dir string) string {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/api/v1/flags/?feature=api_rate_limit", nil)
-	req.Header.Set("X-Environment-Key", "prd_Vn4sT8wQ1zLk6PjH9rXc")
+	_, key := environmentFile(t, dir, "production")
+	req.Header.Set("X-Environment-Key", key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -406,12 +409,12 @@ func rateLimit(t *testing.T, base string) string {
 	return m[1]
 }
 
-func waitRateLimit(t *testing.T, base, want string) {
+func waitRateLimit(t *testing.T, base, dir, want string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for rateLimit(t, base) != want {
+	for rateLimit(t, base, dir) != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("api_rate_limit is %s after 20s, want %s", rateLimit(t, base), want)
+			t.Fatalf("api_rate_limit is %s after 20s, want %s", rateLimit(t, base, dir), want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -439,18 +442,18 @@ func TestServeFollowsLocalCommits(t *testing.T) {
 		t.Fatalf("init: %s%s", out, errOut)
 	}
 	base := startServe(t, "--repo", dir, "--data", t.TempDir(), "--interval", "1h")
-	if got := rateLimit(t, base); got != "600" {
+	if got := rateLimit(t, base, dir); got != "600" {
 		t.Fatalf("api_rate_limit %s, want 600", got)
 	}
 	commitRateLimit(t, dir, "601")
-	waitRateLimit(t, base, "601")
+	waitRateLimit(t, base, dir, "601")
 	// An invalid commit is not served; the fix after it is.
 	os.WriteFile(filepath.Join(dir, "features", "broken.json"), []byte(`{"id": 1}`), 0o644)
 	git(t, dir, "add", "-A")
 	commitRateLimit(t, dir, "602")
 	os.Remove(filepath.Join(dir, "features", "broken.json"))
 	commitRateLimit(t, dir, "603")
-	waitRateLimit(t, base, "603")
+	waitRateLimit(t, base, dir, "603")
 }
 
 // TestServeFollowsRemote: --repo is a URL; a push followed by POST
@@ -464,7 +467,7 @@ func TestServeFollowsRemote(t *testing.T) {
 	git(t, tmp, "clone", "-q", "--bare", src, filepath.Join(tmp, "remote.git"))
 	t.Setenv("GITFLAGS_ADMIN_TOKEN", "test-admin-token")
 	base := startServe(t, "--repo", "file://"+filepath.Join(tmp, "remote.git"), "--data", filepath.Join(tmp, "data"), "--interval", "1h")
-	if got := rateLimit(t, base); got != "600" {
+	if got := rateLimit(t, base, src); got != "600" {
 		t.Fatalf("api_rate_limit %s, want 600", got)
 	}
 	commitRateLimit(t, src, "700")
@@ -479,5 +482,5 @@ func TestServeFollowsRemote(t *testing.T) {
 	if resp.StatusCode != 202 {
 		t.Fatalf("POST /api/v1/sync: %d", resp.StatusCode)
 	}
-	waitRateLimit(t, base, "700")
+	waitRateLimit(t, base, src, "700")
 }

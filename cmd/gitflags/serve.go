@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitflags/gitflags"
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitstore"
 	"github.com/gitflags/gitflags/gitsync"
@@ -241,7 +240,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if repoPath == "" {
 			repoPath = filepath.Join(cfg.Data, "flags")
 			if _, err := os.Stat(repoPath); errors.Is(err, os.ErrNotExist) {
-				if _, err := gitstore.Init(repoPath, gitflags.Template(), gitstore.DefaultAuthor()); err != nil {
+				if _, err := initFromTemplate(repoPath); err != nil {
 					return fmt.Errorf("create the default flag repository: %w", err)
 				}
 				created = true

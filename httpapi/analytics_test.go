@@ -57,6 +57,7 @@ func TestAnalyticsFlags(t *testing.T) {
 		{"nope", `{"api_rate_limit": 1}`, "401", "X-Environment-Key"},
 		{prodKey, ``, "400", "empty"},
 		{prodKey, `[1]`, "400", "object"},
+		{prodKey, `null`, "400", "null"},
 		{prodKey, `{"api_rate_limit": 1`, "400", "JSON"},
 		{prodKey, `{"api_rate_limit": 1} {}`, "400", "after"},
 		{prodKey, `{"api_rate_limit": 1, "new_checkout": -1}`, "400", `"new_checkout"`},

@@ -307,3 +307,21 @@ func TestInitFreshKeys(t *testing.T) {
 		t.Errorf("validate: %s", out)
 	}
 }
+
+// TestKeygenName: --name is checked as the schema checks a server key's
+// name, and the printed entry is JSON that holds it exactly.
+func TestKeygenName(t *testing.T) {
+	for _, name := range []string{"", strings.Repeat("n", 201), "bad\xff"} {
+		if code, out, errOut := runCmd(t, "keygen", "--name", name); code != 2 || out != "" || !strings.Contains(errOut, "--name") {
+			t.Errorf("keygen --name %q: exit %d\n%s%s", name, code, out, errOut)
+		}
+	}
+	for _, name := range []string{"backend", `ci "deploy" \ bot`, "tab\there", strings.Repeat("é", 200)} {
+		code, out, errOut := runCmd(t, "keygen", "--name", name)
+		_, entry, _ := strings.Cut(out, "environment.json:\n")
+		var got struct{ Name, SHA256 string }
+		if code != 0 || json.Unmarshal([]byte(entry), &got) != nil || got.Name != name || len(got.SHA256) != 64 {
+			t.Errorf("keygen --name %q: exit %d, entry %s%s", name, code, entry, errOut)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -322,6 +323,31 @@ func TestKeygenName(t *testing.T) {
 		var got struct{ Name, SHA256 string }
 		if code != 0 || json.Unmarshal([]byte(entry), &got) != nil || got.Name != name || len(got.SHA256) != 64 {
 			t.Errorf("keygen --name %q: exit %d, entry %s%s", name, code, entry, errOut)
+		}
+	}
+}
+
+// TestValidateNotAFlagRepository: a directory (or revision) without
+// gitflags.json is named once as not a flag repository, exit 2, not listed
+// file by file.
+func TestValidateNotAFlagRepository(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 30 {
+		p := filepath.Join(dir, "src", fmt.Sprint("pkg", i), "main.go")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("package main\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git(t, dir, "init", "-q")
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-qm", "code")
+	for _, args := range [][]string{{"validate", dir}, {"validate", "--rev", "HEAD", dir}, {"validate", "--format", "json", dir}} {
+		code, out, errOut := runCmd(t, args...)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "is not a flag repository") || !strings.Contains(errOut, "gitflags.json") {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
 		}
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitstore"
@@ -19,7 +22,17 @@ Without --rev the files of DIR (default ".") are checked as they are on disk,
 uncommitted edits included. With --rev, the committed tree of that revision
 (a branch, tag, commit or HEAD~1) of the Git repository at DIR is checked.
 
-Exit status: 0 valid, 1 invalid, 2 usage error or repository not readable.`
+Exit status: 0 valid, 1 invalid, 2 usage error, repository not readable, or
+not a flag repository (no gitflags.json at its root).`
+
+// manifest is the file at the root of every flag repository.
+const manifest = "gitflags.json"
+
+// notFlagRepository is the error for a directory or revision without a
+// manifest: one line rather than every file of it as unexpected.
+func notFlagRepository(source string) error {
+	return &exitError{code: 2, err: fmt.Errorf("%s is not a flag repository: it has no %s at its root (create one with 'gitflags init DIR')", source, manifest)}
+}
 
 // validateReport is the --format json output.
 type validateReport struct {
@@ -56,14 +69,34 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		err  error
 	)
 	if *rev != "" {
+		report.Source = fmt.Sprintf("%s@%s", dir, *rev)
 		var repo *gitstore.Repo
 		repo, err = gitstore.Open(dir)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
-		snap, err = repo.Snapshot(*rev, nil)
-		report.Source = fmt.Sprintf("%s@%s", dir, *rev)
+		defer repo.Close()
+		h, rerr := repo.Resolve(*rev)
+		if rerr != nil {
+			return &exitError{code: 2, err: rerr}
+		}
+		files, _, lerr := repo.Files(h)
+		if lerr != nil {
+			return &exitError{code: 2, err: lerr}
+		}
+		if !slices.ContainsFunc(files, func(f flagrepo.File) bool { return f.Path == manifest }) {
+			return notFlagRepository(report.Source)
+		}
+		snap, err = repo.Snapshot(h.String(), nil)
 	} else {
+		if _, err := os.Stat(dir); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("open flag repository: %w", err)}
+		}
+		// Checked first: listing a large directory that is not a flag
+		// repository (a home directory) is slow and says nothing useful.
+		if _, err := os.Lstat(filepath.Join(dir, manifest)); errors.Is(err, os.ErrNotExist) {
+			return notFlagRepository(dir)
+		}
 		var files []flagrepo.File
 		files, err = flagrepo.DirFiles(dir)
 		if err != nil {

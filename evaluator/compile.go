@@ -2,13 +2,13 @@ package evaluator
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/gitflags/gitflags/flagrepo/condition"
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -116,14 +116,15 @@ type ccond struct {
 	v   string
 
 	vBool    bool
-	vInt     int64
-	vIntOvf  int8
+	vInt     int64  // when vIntOK and !vIntBig
+	vIntText string // when vIntOK: condition.Int's canonical decimal
+	vIntBig  bool   // outside the int64 range
 	vIntOK   bool
 	vFloat   float64
 	vFloatOK bool
 
 	semver bool // value ends with :semver
-	sv     version
+	sv     condition.Version
 	svOK   bool
 
 	re *regexp.Regexp
@@ -158,9 +159,9 @@ func (b *builder) slot(name string) int32 {
 var identityOverridesMetadata = map[string]any{"source": "identity_override"}
 
 // Compile validates and compiles env. It fails on duplicate feature names,
-// unknown rule types and REGEX patterns that Go's RE2 cannot compile; any
-// other odd condition value makes that condition false at evaluation (see
-// CheckCondition).
+// unknown rule types and REGEX patterns that condition.Regex rejects; any
+// other odd condition value makes that condition false at evaluation, as
+// in the engine (see condition.Check).
 func Compile(env *Environment) (*Model, error) {
 	if env == nil {
 		return nil, errors.New("evaluator: nil environment")
@@ -301,7 +302,7 @@ func compileVariants(vs []Variant) []cvariant {
 	slices.SortStableFunc(sorted, func(a, b Variant) int { return cmp.Compare(a.Priority, b.Priority) })
 	out := make([]cvariant, len(sorted))
 	for i, v := range sorted {
-		out[i] = cvariant{key: v.Key, value: v.Value, weight: v.Weight, reason: "SPLIT; weight=" + formatWeight(v.Weight)}
+		out[i] = cvariant{key: v.Key, value: v.Value, weight: v.Weight, reason: "SPLIT; weight=" + formatWeight(v.Weight, v.WeightText)}
 	}
 	return out
 }
@@ -364,20 +365,20 @@ func (b *builder) condition(c *Condition) (ccond, error) {
 	v := c.Value
 	switch cc.op {
 	case opRegex:
-		re, err := compileRegex(v)
+		re, err := condition.Regex(v)
 		if err != nil {
 			return cc, fmt.Errorf("REGEX %q: %w", v, err)
 		}
 		cc.re = re
 	case opModulo:
-		cc.modDiv, cc.modRem, cc.modOK = parseModulo(v)
+		cc.modDiv, cc.modRem, cc.modOK = condition.Modulo(v)
 		if cc.modDiv == 0 {
 			cc.modOK = false
 		}
 	case opPercentageSplit:
-		cc.pct, cc.pctOK = pyFloat(v)
+		cc.pct, cc.pctOK = condition.Float(v)
 	case opIn:
-		cc.inList = parseInList(v)
+		cc.inList = condition.InList(v)
 		if len(cc.inList) > 8 {
 			cc.inSet = make(map[string]struct{}, len(cc.inList))
 			for _, s := range cc.inList {
@@ -388,44 +389,19 @@ func (b *builder) condition(c *Condition) (ccond, error) {
 	default:
 		if cc.op.isComparison() {
 			cc.vBool = v != "False" && v != "false"
-			cc.vInt, cc.vIntOvf, cc.vIntOK = pyInt(v)
-			cc.vFloat, cc.vFloatOK = pyFloat(v)
-			if strings.HasSuffix(v, SemverSuffix) {
+			if cc.vIntText, cc.vIntOK = condition.Int(v); cc.vIntOK {
+				var err error
+				cc.vInt, err = strconv.ParseInt(cc.vIntText, 10, 64)
+				cc.vIntBig = err != nil
+			}
+			cc.vFloat, cc.vFloatOK = condition.Float(v)
+			if condition.IsSemver(v) {
 				cc.semver = true
-				cc.sv, cc.svOK = parseVersion(strings.TrimSuffix(v, SemverSuffix))
+				cc.sv, cc.svOK = condition.ParseVersion(strings.TrimSuffix(v, condition.SemverSuffix))
 			}
 		}
 	}
 	return cc, nil
-}
-
-// parseInList splits an IN value the engine's way: a JSON array (each
-// element in Python's str() form) when the value parses as one, else the
-// comma-separated parts, untrimmed.
-func parseInList(v string) []string {
-	if t := strings.TrimLeft(v, " \t\n\r"); strings.HasPrefix(t, "[") {
-		dec := json.NewDecoder(strings.NewReader(v))
-		dec.UseNumber()
-		var arr []any
-		if err := dec.Decode(&arr); err == nil {
-			if _, err := dec.Token(); err == io.EOF && arr != nil {
-				out := make([]string, len(arr))
-				for i, e := range arr {
-					switch t := e.(type) {
-					case string:
-						out[i] = t
-					case nil, bool, json.Number:
-						cv := coerceAny(e)
-						out[i] = string(appendPyStr(nil, &cv))
-					default:
-						out[i] = pyRepr(e)
-					}
-				}
-				return out
-			}
-		}
-	}
-	return strings.Split(v, ",")
 }
 
 func (b *builder) accessor(prop string) accessor {

@@ -140,7 +140,7 @@ func num(n json.Number) float64 {
 func mapVariants(vs []caseVariant) []Variant {
 	var out []Variant
 	for _, v := range vs {
-		out = append(out, Variant{Key: v.Key, Value: v.Value, Weight: num(v.Weight), Priority: num(v.Priority)})
+		out = append(out, Variant{Key: v.Key, Value: v.Value, Weight: num(v.Weight), WeightText: string(v.Weight), Priority: num(v.Priority)})
 	}
 	return out
 }
@@ -290,10 +290,21 @@ func diffResults(got, want map[string]any) string {
 }
 
 func TestConformance(t *testing.T) {
+	t.Run("engine-edges", func(t *testing.T) { runCases(t, edgeCasesDir) })
 	dir := casesDir()
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("conformance cases directory %s not found (set GITFLAGS_ENGINE_CASES): %v", dir, err)
 	}
+	runCases(t, dir)
+}
+
+// edgeCasesDir holds this package's own cases, answered by the reference
+// engine (see its gen.py): the edges of Python's number parsing, big
+// integers, booleans, IN lists, semantic versions and weights.
+const edgeCasesDir = "testdata/engine-edges"
+
+// runCases runs every *.json and *.jsonc case in dir and prints the counts.
+func runCases(t *testing.T, dir string) {
 	var files []string
 	for _, pat := range []string{"*.json", "*.jsonc"} {
 		m, err := filepath.Glob(filepath.Join(dir, pat))
@@ -348,5 +359,5 @@ func TestConformance(t *testing.T) {
 			failed++
 		}
 	}
-	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	fmt.Printf("%s: %d passed, %d failed\n", dir, passed, failed)
 }

@@ -1,7 +1,7 @@
 package evaluator
 
 import (
-	"math"
+	"github.com/gitflags/gitflags/flagrepo/condition"
 	"strconv"
 	"strings"
 )
@@ -19,7 +19,7 @@ type evalState struct {
 	idovs   []idOverride
 	// the last semantic version parsed (see version)
 	svStr       string
-	sv          version
+	sv          condition.Version
 	svOK, svSet bool
 }
 
@@ -41,7 +41,7 @@ func (m *Model) putState(st *evalState) {
 	st.m, st.id, st.idovs = nil, nil, nil
 	st.idKey = ""
 	st.ident, st.scratch = cval{}, cval{}
-	st.svStr, st.sv, st.svOK, st.svSet = "", version{}, false, false
+	st.svStr, st.sv, st.svOK, st.svSet = "", condition.Version{}, false, false
 	m.pool.Put(st)
 }
 
@@ -436,10 +436,15 @@ func (st *evalState) cond(c *ccond, segKey string) bool {
 		var buf [40]byte
 		return c.re.Match(appendPyStr(buf[:0], cv))
 	case opModulo:
-		if !c.modOK || !cv.isNumber() {
+		// Python's bool is an int: True % 2.0 is 1.0.
+		if !c.modOK || !cv.isNumber() && cv.k != kBool {
 			return false
 		}
-		return pyMod(cv.asFloat(), c.modDiv) == c.modRem
+		x := cv.asFloat()
+		if cv.k == kBool {
+			x = float64(b2i(cv.b))
+		}
+		return condition.Mod(x, c.modDiv) == c.modRem
 	case opUnknown:
 		return false
 	}
@@ -448,7 +453,7 @@ func (st *evalState) cond(c *ccond, segKey string) bool {
 			return false
 		}
 		v, ok := st.version(cv.s)
-		return ok && cmpOp(c.op, v.compare(c.sv))
+		return ok && cmpOp(c.op, v.Compare(c.sv))
 	}
 	return c.compare(cv)
 }
@@ -456,10 +461,10 @@ func (st *evalState) cond(c *ccond, segKey string) bool {
 // version parses s as a semantic version, remembering the last string it
 // parsed: the semver conditions of a repository mostly read one trait (the
 // application's version), whose value is then parsed once per evaluation.
-func (st *evalState) version(s string) (version, bool) {
+func (st *evalState) version(s string) (condition.Version, bool) {
 	if !st.svSet || st.svStr != s {
 		st.svStr, st.svSet = s, true
-		st.sv, st.svOK = parseVersion(s)
+		st.sv, st.svOK = condition.ParseVersion(s)
 	}
 	return st.sv, st.svOK
 }
@@ -522,19 +527,6 @@ func (c *ccond) inContains(s string) bool {
 	return false
 }
 
-// pyMod is Python's float modulo: the result has the divisor's sign.
-func pyMod(x, d float64) float64 {
-	m := math.Mod(x, d)
-	if m != 0 {
-		if (d < 0) != (m < 0) {
-			m += d
-		}
-	} else {
-		m = math.Copysign(0, d)
-	}
-	return m
-}
-
 // compare implements the typed comparison operators: the condition value is
 // cast to the context value's type (or both are parsed as semantic versions)
 // and compared; a failed cast is false.
@@ -554,19 +546,18 @@ func (c *ccond) compare(cv *cval) bool {
 		if c.op == opContains || !c.vIntOK {
 			return false
 		}
-		if c.vIntOvf != 0 {
-			return cmpOp(c.op, -int(c.vIntOvf))
+		if c.vIntBig { // cv is within int64, v outside it
+			if c.vIntText[0] == '-' {
+				return cmpOp(c.op, 1)
+			}
+			return cmpOp(c.op, -1)
 		}
 		return cmpOp(c.op, cmpInt(cv.i, c.vInt))
 	case kBigInt:
 		if c.op == opContains || !c.vIntOK {
 			return false
 		}
-		w := float64(c.vInt)
-		if c.vIntOvf != 0 {
-			w = math.Inf(int(c.vIntOvf))
-		}
-		return floatOp(c.op, cv.f, w)
+		return cmpOp(c.op, condition.CompareInts(cv.s, c.vIntText))
 	case kFloat:
 		if c.op == opContains || !c.vFloatOK {
 			return false

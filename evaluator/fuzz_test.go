@@ -3,6 +3,7 @@ package evaluator
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/gitflags/gitflags/flagrepo/condition"
 	"strings"
 	"testing"
 )
@@ -68,12 +69,12 @@ func FuzzEvaluate(f *testing.F) {
 			if op != OpRegex {
 				t.Fatalf("Compile failed for %s: %v", op, err)
 			}
-			if CheckCondition(op, value) == nil {
-				t.Fatalf("Compile rejected what CheckCondition accepts: %v", err)
+			if condition.Check(op, value) == nil {
+				t.Fatalf("Compile rejected what condition.Check accepts: %v", err)
 			}
 			return
 		}
-		_ = CheckCondition(op, value)
+		_ = condition.Check(op, value)
 		var id *Identity
 		if hasID {
 			id = &Identity{Identifier: identifier, Key: key, Traits: decodeTraits(traits)}

@@ -50,10 +50,15 @@ type Variant struct {
 	Key string
 	// Value replaces the feature value for identities in this variant's band.
 	Value any
-	// Weight is the percentage (0-100) of identities in this variant. An
-	// integral weight is reported as an integer ("SPLIT; weight=30"), any
-	// other as Python prints a float ("SPLIT; weight=54.54").
+	// Weight is the percentage (0-100) of identities in this variant.
 	Weight float64
+	// WeightText is the weight as the document wrote it (a JSON number). The
+	// reason prints the weight as the reference engine prints the number
+	// Python's json module reads from it: an integer as is ("SPLIT;
+	// weight=60"), a number with a fraction or an exponent as a Python float
+	// ("60.0" and "6e1" give "SPLIT; weight=60.0"). Without it, an integral
+	// Weight prints as an integer and any other as a Python float.
+	WeightText string
 	// Priority orders the variants; lower first.
 	Priority float64
 }

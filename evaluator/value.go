@@ -3,13 +3,12 @@ package evaluator
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gitflags/gitflags/flagrepo/condition"
 	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // kind is the Python type of a coerced context value.
@@ -219,217 +218,32 @@ func appendPyStr(dst []byte, v *cval) []byte {
 	case kInt:
 		return strconv.AppendInt(dst, v.i, 10)
 	case kFloat:
-		return appendPyFloat(dst, v.f)
+		return condition.AppendFloat(dst, v.f)
 	}
 	return append(dst, v.s...) // kStr, kBigInt
 }
 
-// appendPyFloat appends Python's repr() of a float: the shortest digits that
-// round-trip, positional for exponents in [-4, 16), always with a fraction or
-// an exponent.
-func appendPyFloat(dst []byte, f float64) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, "nan"...)
-	case math.IsInf(f, 1):
-		return append(dst, "inf"...)
-	case math.IsInf(f, -1):
-		return append(dst, "-inf"...)
-	}
-	var buf [32]byte
-	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // [-]d[.ddd]e±XX
-	neg := e[0] == '-'
-	if neg {
-		e = e[1:]
-	}
-	ei := 0
-	for ei < len(e) && e[ei] != 'e' {
-		ei++
-	}
-	mant, expPart := e[:ei], e[ei+1:]
-	exp, _ := strconv.Atoi(string(expPart))
-	var digits [24]byte
-	nd := 0
-	for _, c := range mant {
-		if c != '.' {
-			digits[nd] = c
-			nd++
-		}
-	}
-	if neg {
-		dst = append(dst, '-')
-	}
-	if exp < -4 || exp >= 16 {
-		dst = append(dst, digits[0])
-		if nd > 1 {
-			dst = append(dst, '.')
-			dst = append(dst, digits[1:nd]...)
-		}
-		dst = append(dst, 'e')
-		if exp < 0 {
-			dst = append(dst, '-')
-			exp = -exp
-		} else {
-			dst = append(dst, '+')
-		}
-		if exp < 10 {
-			dst = append(dst, '0')
-		}
-		return strconv.AppendInt(dst, int64(exp), 10)
-	}
-	if exp < 0 {
-		dst = append(dst, "0."...)
-		for i := 0; i < -exp-1; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, digits[:nd]...)
-	}
-	// exp in [0, 16): integer part has exp+1 digits.
-	ip := exp + 1
-	for i := 0; i < ip; i++ {
-		if i < nd {
-			dst = append(dst, digits[i])
-		} else {
-			dst = append(dst, '0')
-		}
-	}
-	dst = append(dst, '.')
-	if nd > ip {
-		return append(dst, digits[ip:nd]...)
-	}
-	return append(dst, '0')
-}
-
 // pyFloatString returns Python's repr() of f.
-func pyFloatString(f float64) string { return string(appendPyFloat(nil, f)) }
+func pyFloatString(f float64) string { return string(condition.AppendFloat(nil, f)) }
 
-// formatWeight renders a variant weight the way the engine's f-string does
-// for a JSON number: integral weights print as integers ("30"), others as
-// Python floats ("54.54").
-func formatWeight(w float64) string {
+// formatWeight renders a variant's weight the way the engine's f-string
+// prints the number Python's json module reads from the document: text with
+// a fraction or an exponent is a float ("60.0" gives "60.0"), other text an
+// integer as written. Without text, an integral weight prints as an integer.
+func formatWeight(w float64, text string) string {
+	if text != "" {
+		if strings.ContainsAny(text, ".eE") {
+			if f, err := strconv.ParseFloat(text, 64); err == nil || isRangeErr(err) {
+				return pyFloatString(f)
+			}
+		} else if n, ok := condition.Int(text); ok {
+			return n
+		}
+	}
 	if w == math.Trunc(w) && math.Abs(w) < 1e16 {
 		return strconv.FormatInt(int64(w), 10)
 	}
 	return pyFloatString(w)
-}
-
-// isPySpace reports whether r is whitespace to Python's str.strip().
-func isPySpace(r rune) bool {
-	return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f
-}
-
-func pyTrim(s string) string { return strings.TrimFunc(s, isPySpace) }
-
-// pyInt parses s as Python's int() does for base 10 (ASCII digits only).
-// ovf is -1 or +1 when the value is below or above the int64 range; then v
-// is unspecified.
-func pyInt(s string) (v int64, ovf int8, ok bool) {
-	s = pyTrim(s)
-	neg := false
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	if s == "" || s[0] == '_' || s[len(s)-1] == '_' {
-		return 0, 0, false
-	}
-	var u uint64
-	big := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '_' {
-			if s[i-1] == '_' {
-				return 0, 0, false
-			}
-			continue
-		}
-		if c < '0' || c > '9' {
-			return 0, 0, false
-		}
-		if !big {
-			if u > (math.MaxUint64-9)/10 {
-				big = true
-			} else {
-				u = u*10 + uint64(c-'0')
-			}
-		}
-	}
-	switch {
-	case neg && (big || u > 1<<63):
-		return 0, -1, true
-	case !neg && (big || u > math.MaxInt64):
-		return 0, 1, true
-	case neg:
-		return -int64(u), 0, true
-	}
-	return int64(u), 0, true
-}
-
-// pyFloat parses s as Python's float() does: surrounding whitespace,
-// underscores between digits, "inf", "infinity" and "nan" in any case, and
-// out-of-range values as ±inf. Hexadecimal forms are rejected.
-func pyFloat(s string) (float64, bool) {
-	s = pyTrim(s)
-	body := s
-	if body != "" && (body[0] == '+' || body[0] == '-') {
-		body = body[1:]
-	}
-	switch strings.ToLower(body) {
-	case "inf", "infinity":
-		if s[0] == '-' {
-			return math.Inf(-1), true
-		}
-		return math.Inf(1), true
-	case "nan":
-		return math.NaN(), true
-	}
-	// numeric: digitpart ["." [digitpart]] [exp] | "." digitpart [exp]
-	i := 0
-	digits := func() int { // digit (["_"] digit)*
-		start := i
-		for i < len(body) {
-			c := body[i]
-			if c >= '0' && c <= '9' {
-				i++
-				continue
-			}
-			if c == '_' && i > start && i+1 < len(body) && body[i+1] >= '0' && body[i+1] <= '9' && body[i-1] != '_' {
-				i++
-				continue
-			}
-			break
-		}
-		return i - start
-	}
-	n := digits()
-	if i < len(body) && body[i] == '.' {
-		i++
-		n += digits()
-	}
-	if n == 0 {
-		return 0, false
-	}
-	if i < len(body) && (body[i] == 'e' || body[i] == 'E') {
-		i++
-		if i < len(body) && (body[i] == '+' || body[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return 0, false
-		}
-	}
-	if i != len(body) {
-		return 0, false
-	}
-	clean := s
-	if strings.IndexByte(clean, '_') >= 0 {
-		clean = strings.ReplaceAll(clean, "_", "")
-	}
-	f, err := strconv.ParseFloat(clean, 64)
-	if err != nil && !isRangeErr(err) {
-		return 0, false
-	}
-	return f, true
 }
 
 // pyRepr renders a non-primitive value roughly as Python's str() would
@@ -449,7 +263,7 @@ func appendRepr(b []byte, x any, depth int) []byte {
 	case nil:
 		return append(b, "None"...)
 	case string:
-		return appendPyStrRepr(b, t)
+		return condition.AppendQuoted(b, t)
 	case map[string]any:
 		keys := make([]string, 0, len(t))
 		for k := range t {
@@ -461,7 +275,7 @@ func appendRepr(b []byte, x any, depth int) []byte {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendPyStrRepr(b, k)
+			b = condition.AppendQuoted(b, k)
 			b = append(b, ": "...)
 			b = appendRepr(b, t[k], depth+1)
 		}
@@ -485,36 +299,4 @@ func appendRepr(b []byte, x any, depth int) []byte {
 		return append(b, "None"...)
 	}
 	return fmt.Appendf(b, "%v", x)
-}
-
-// appendPyStrRepr appends Python's repr() of a string.
-func appendPyStrRepr(b []byte, s string) []byte {
-	q := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		q = '"'
-	}
-	b = append(b, q)
-	for _, r := range s {
-		switch {
-		case r == rune(q) || r == '\\':
-			b = append(b, '\\', byte(r))
-		case r == '\n':
-			b = append(b, `\n`...)
-		case r == '\r':
-			b = append(b, `\r`...)
-		case r == '\t':
-			b = append(b, `\t`...)
-		case r < 0x20 || r == 0x7f:
-			b = fmt.Appendf(b, `\x%02x`, r)
-		case r == utf8.RuneError || unicode.IsPrint(r):
-			b = utf8.AppendRune(b, r)
-		case r <= 0xff:
-			b = fmt.Appendf(b, `\x%02x`, r)
-		case r <= 0xffff:
-			b = fmt.Appendf(b, `\u%04x`, r)
-		default:
-			b = fmt.Appendf(b, `\U%08x`, r)
-		}
-	}
-	return append(b, q)
 }

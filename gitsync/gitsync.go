@@ -361,7 +361,11 @@ func (s *Syncer) attempted(start time.Time, err error) {
 	switch {
 	case err != nil && err.Error() != s.errMsg:
 		s.errMsg = err.Error()
-		s.log.Error("sync failed; the last good revision keeps serving", "mode", s.mode, "error", err, "consecutive_failures", failures+1)
+		msg := "sync failed; the last good revision keeps serving"
+		if s.served == nil {
+			msg = "sync failed; no revision is served yet"
+		}
+		s.log.Error(msg, "mode", s.mode, "error", err, "consecutive_failures", failures+1)
 	case err == nil && s.errMsg != "":
 		s.errMsg = ""
 		s.log.Info("sync recovered", "mode", s.mode, "after_failures", failures)
@@ -468,10 +472,12 @@ func (s *Syncer) reject(rev flagrepo.Revision, err error) {
 		s.opts.Metrics.Rejected(rev, err)
 	}
 	args := []any{"mode", s.mode, "revision", shortSHA(rev.SHA), "author", rev.Author, "problems", len(seen.Problems), "error", err}
+	msg := "new revision not served: it is invalid; no revision is served yet"
 	if served != nil {
 		args = append(args, "serving", shortSHA(served.SHA))
+		msg = "new revision not served: it is invalid; the last good revision keeps serving"
 	}
-	s.log.Warn("new revision not served: it is invalid; the last good revision keeps serving", args...)
+	s.log.Warn(msg, args...)
 }
 
 func shortSHA(sha string) string {

@@ -351,3 +351,69 @@ func TestValidateNotAFlagRepository(t *testing.T) {
 		}
 	}
 }
+
+// TestServeWorktreeBanner: the banner of --watch-worktree says what is
+// served instead of an empty revision.
+func TestServeWorktreeBanner(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "flags")
+	if code, out, errOut := runCmd(t, "init", dir); code != 0 {
+		t.Fatalf("init: %s%s", out, errOut)
+	}
+	s := startRun(t, []string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--repo", dir, "--watch-worktree"})
+	banner, _, _ := strings.Cut(s.out.String(), "\n")
+	if want := "gitflags is serving the working tree of " + dir + " (uncommitted edits included) on " + s.base; banner != want {
+		t.Errorf("banner %q\nwant   %q", banner, want)
+	}
+}
+
+// TestServeInvalidAtStart: a repository invalid at start fails with its
+// problems, and nothing claims that a last good revision keeps serving.
+func TestServeInvalidAtStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "flags")
+	if code, out, errOut := runCmd(t, "init", dir); code != 0 {
+		t.Fatalf("init: %s%s", out, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "features", "broken.json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-qm", "broken")
+	for _, args := range [][]string{{"--repo", dir}, {"--repo", dir, "--watch-worktree"}} {
+		code, out, errOut := runCmd(t, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir()}, args...)...)
+		if code != 1 || !strings.Contains(errOut, "features/broken.json:1:2: invalid JSON") || strings.Contains(out, "serving") {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
+		}
+		if strings.Contains(errOut, "keeps serving") {
+			t.Errorf("%v: a last good revision is said to keep serving, but there is none:\n%s", args, errOut)
+		}
+	}
+}
+
+// TestServeRemoteDownAtStart: with the remote gone at a restart, the last
+// fetched revision is served and the error is logged once.
+func TestServeRemoteDownAtStart(t *testing.T) {
+	tmp := t.TempDir()
+	src, remote, data := filepath.Join(tmp, "src"), filepath.Join(tmp, "remote.git"), filepath.Join(tmp, "data")
+	if code, out, errOut := runCmd(t, "init", src); code != 0 {
+		t.Fatalf("init: %s%s", out, errOut)
+	}
+	git(t, tmp, "clone", "-q", "--bare", src, remote)
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--repo", "file://" + remote, "--data", data, "--interval", "1h"}
+	startRun(t, args).stop()
+	if err := os.Rename(remote, remote+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	s := startRun(t, args)
+	if got := rateLimit(t, s.base, src); got != "600" {
+		t.Errorf("api_rate_limit %s, want 600", got)
+	}
+	// The Syncer fetches at once when it starts.
+	waitFor(t, "the sync error", func() bool { return strings.Contains(s.stderr.String(), "sync failed") })
+	logs := s.stderr.String()
+	if n := strings.Count(logs, "no repository at that URL"); n != 1 {
+		t.Errorf("the fetch error is logged %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "serving the last fetched revision") {
+		t.Errorf("the log does not say that the last fetched revision is served:\n%s", logs)
+	}
+}

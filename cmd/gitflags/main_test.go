@@ -317,6 +317,7 @@ func (b *syncBuffer) String() string {
 type server struct {
 	base        string      // http://127.0.0.1:PORT
 	out, stderr *syncBuffer // what it printed so far
+	stop        func()      // stops it (once), failing the test unless it exits 0
 }
 
 // startServe runs `gitflags serve --listen 127.0.0.1:0 args...` and returns
@@ -357,13 +358,14 @@ func startRun(t *testing.T, args []string) *server {
 		cancel()
 		t.Fatal("serve did not start within 60s")
 	}
-	t.Cleanup(func() {
+	s.stop = sync.OnceFunc(func() {
 		http.DefaultClient.CloseIdleConnections()
 		cancel()
 		if code := <-done; code != 0 {
 			t.Errorf("serve exited with %d", code)
 		}
 	})
+	t.Cleanup(s.stop)
 	return s
 }
 

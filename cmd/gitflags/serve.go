@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,17 +225,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	auth := gitstore.Credentials{PasswordFile: cfg.CredentialsFile, SSHKeyFile: cfg.SSHKey, SSHKeyPassphraseFile: cfg.SSHPassphrase, SSHKnownHostsFile: cfg.SSHKnownHosts}
 
 	repoPath, created, remote := cfg.Repo, false, isURL(cfg.Repo)
-	var repo *gitstore.Repo
+	var (
+		repo     *gitstore.Repo
+		cloneErr error // an earlier clone exists, but the fetch at start failed
+	)
 	switch {
 	case remote:
 		repoPath = filepath.Join(cfg.Data, "remote")
-		var err error
-		repo, err = gitstore.Clone(ctx, cfg.Repo, repoPath, gitstore.RemoteOptions{Branch: cfg.Branch, Auth: auth})
+		repo, cloneErr = gitstore.Clone(ctx, cfg.Repo, repoPath, gitstore.RemoteOptions{Branch: cfg.Branch, Auth: auth})
 		if repo == nil {
-			return fmt.Errorf("clone %s: %w", gitstore.ScrubURL(cfg.Repo), err)
-		}
-		if err != nil { // an earlier clone exists: serve what it has
-			log.Warn("fetch failed at start; serving the last fetched revision", "error", err)
+			return fmt.Errorf("clone %s: %w", gitstore.ScrubURL(cfg.Repo), cloneErr)
 		}
 	default:
 		if repoPath == "" {
@@ -265,27 +265,32 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Log: log, Identities: store,
 		AdminToken: os.Getenv("GITFLAGS_ADMIN_TOKEN"), WebhookSecret: os.Getenv("GITFLAGS_WEBHOOK_SECRET"),
 	})
+	var served *flagrepo.Snapshot
+	if cloneErr != nil {
+		// Serve what the clone fetched before. The Syncer fetches again as
+		// soon as it runs, and logs the error if the remote is still down.
+		if served, err = lastFetched(repo, cfg.Branch); err == nil {
+			err = srv.Publish(served)
+		}
+		if err != nil {
+			return fmt.Errorf("%w; and the last fetched revision cannot be served: %v", cloneErr, err)
+		}
+		log.Warn("the remote did not answer at start: serving the last fetched revision until a fetch succeeds", "revision", shortSHA(served.Revision.SHA))
+	}
 	sy, err := gitsync.New(gitsync.Options{
 		Repo: repo, Branch: cfg.Branch, Remote: remote, Auth: auth, Interval: cfg.Interval,
-		WatchWorktree: cfg.WatchWorktree, Dir: repoPath,
+		WatchWorktree: cfg.WatchWorktree, Dir: repoPath, Served: served,
 		Publish: srv.Publish, Log: log, Metrics: srv.SyncMetrics(),
 	})
 	if err != nil {
 		return err
 	}
-	// The first revision is loaded before listening: a repository that is
-	// invalid at start fails fast, naming every problem.
-	if err := sy.Sync(ctx); err != nil && srv.Snapshot() == nil && remote {
-		// The remote is unreachable but an earlier clone exists: serve the
-		// last fetched revision while the Syncer keeps trying.
-		if lerr := serveLastFetched(repo, cfg.Branch, srv); lerr != nil {
-			return fmt.Errorf("load %s: %w (and the last fetched revision: %v)", gitstore.ScrubURL(cfg.Repo), err, lerr)
+	// Otherwise the first revision is loaded before listening: a repository
+	// that is invalid at start fails fast, naming every problem.
+	if served == nil {
+		if err := sy.Sync(ctx); err != nil {
+			return fmt.Errorf("load %s: %w", cmp.Or(gitstore.ScrubURL(cfg.Repo), repoPath), err)
 		}
-		log.Warn("the remote is unreachable: serving the last fetched revision", "error", err)
-	} else if err != nil && srv.Snapshot() == nil {
-		return fmt.Errorf("load %s: %w", repoPath, err)
-	} else if err != nil {
-		log.Warn("the newest revision is not served", "error", err)
 	}
 	snap := srv.Snapshot()
 	srv.AttachSync(sy)
@@ -334,20 +339,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// serveLastFetched publishes the revision an existing clone last fetched.
-func serveLastFetched(repo *gitstore.Repo, branch string, srv *httpapi.Server) error {
+// lastFetched loads the revision an existing clone fetched last.
+func lastFetched(repo *gitstore.Repo, branch string) (*flagrepo.Snapshot, error) {
 	if branch == "" {
 		b, err := repo.RemoteBranch()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		branch = b
 	}
-	snap, err := repo.Snapshot(gitstore.RemoteRef(branch), nil)
-	if err != nil {
-		return err
-	}
-	return srv.Publish(snap)
+	return repo.Snapshot(gitstore.RemoteRef(branch), nil)
+}
+
+// shortSHA abbreviates a commit hash to 12 hex digits.
+func shortSHA(sha string) string {
+	return sha[:min(12, len(sha))]
 }
 
 // printBanner tells the user what is served and how to call it.
@@ -358,11 +364,12 @@ func printBanner(w io.Writer, base, url, repoPath string, created bool, snap *fl
 	if created {
 		fmt.Fprintf(w, "Created a flag repository from the template in %s (edit it and commit, or gitflags init your own).\n", repoPath)
 	}
-	sha := snap.Revision.SHA
-	if len(sha) > 12 {
-		sha = sha[:12]
+	if snap.Revision.SHA == "" {
+		fmt.Fprintf(w, "gitflags is serving the working tree of %s (uncommitted edits included) on %s\n", repoPath, base)
+	} else {
+		fmt.Fprintf(w, "gitflags is serving %s at %s on %s\n", repoPath, shortSHA(snap.Revision.SHA), base)
 	}
-	fmt.Fprintf(w, "gitflags is serving %s at %s on %s\n\nEnvironments (client keys):\n", repoPath, sha, base)
+	fmt.Fprintf(w, "\nEnvironments (client keys):\n")
 	keys := snap.EnvironmentKeys()
 	sort.Strings(keys)
 	for _, k := range keys {

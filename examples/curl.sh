@@ -1,10 +1,21 @@
 #!/usr/bin/env sh
 # Calls every SDK surface of a running gitflags server serving the template
-# repository (`go run ./cmd/gitflags` in another terminal).
+# repository (`gitflags` or `go run ./cmd/gitflags` in another terminal, in
+# the same directory).
 # Usage: examples/curl.sh [BASE_URL] [CLIENT_KEY]
+# CLIENT_KEY defaults to the production client key of the embedded default
+# repository in .gitflags-data/flags (every repository has keys of its own).
 set -eu
 BASE=${1:-http://127.0.0.1:8080}
-KEY=${2:-prd_Vn4sT8wQ1zLk6PjH9rXc}   # the template's production client key
+ENV_FILE=.gitflags-data/flags/environments/production/environment.json
+if [ $# -ge 2 ]; then
+  KEY=$2
+elif [ -f "$ENV_FILE" ]; then
+  KEY=$(sed -n 's/.*"client_key": *"\([^"]*\)".*/\1/p' "$ENV_FILE")
+else
+  echo "usage: $0 [BASE_URL] CLIENT_KEY (no $ENV_FILE here to read the key from)" >&2
+  exit 2
+fi
 
 echo "# Environment flags (Flagsmith SDK API)"
 curl -fsS -H "X-Environment-Key: $KEY" "$BASE/api/v1/flags/?feature=api_rate_limit"; echo

@@ -8,7 +8,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/identities"
@@ -34,10 +37,14 @@ func fuzzHandler(f *testing.F) http.Handler {
 	return srv.Handler()
 }
 
-// checkAnswer fails on a 5xx, or an error without a {"detail"} body.
+// checkAnswer fails on a 5xx, an error without a {"detail"} body, or
+// text that is not UTF-8 accepted (encoding/json would have replaced it).
 func checkAnswer(t *testing.T, w *httptest.ResponseRecorder, body []byte) {
 	if w.Code >= 500 {
 		t.Fatalf("status %d for body %q: %s", w.Code, body, w.Body.Bytes())
+	}
+	if w.Code < 300 && !utf8.Valid(body) {
+		t.Fatalf("status %d for a body that is not UTF-8: %q", w.Code, body)
 	}
 	if w.Code >= 400 {
 		var e struct {
@@ -77,7 +84,10 @@ func FuzzIdentityRequest(f *testing.F) {
 		`{"identifier":"c","traits":null,"transient":null}`,
 		`{"identifier":"d","traits":[{"trait_key":"k","trait_value":{"a":[1]}}]}`,
 		`{"identifier":1}`, `[]`, `null`, `{"identifier":"e","traits":[{"trait_key":"big","trait_value":1e400}]}`,
-		`{"identifier":"f","traits":[{"trait_key":"\ud800","trait_value":"\u0000"}]}`)
+		`{"identifier":"f","traits":[{"trait_key":"\ud800","trait_value":"\u0000"}]}`,
+		"{\"identifier\":\"col\xff\"}", `{"identifier":"a\u0000"}`, `{"identifier":"\ud83d\ude00\\ud800"}`,
+		`{"identifier":"g","traits":[{"trait_key":"n","trait_value":123456789012345678901234567890}]}`,
+		`{"identifier":"h","traits":[{"trait_key":"n","trait_value":3.141592653589793238}]}`)
 }
 
 func FuzzTraitRequest(f *testing.F) {
@@ -105,6 +115,44 @@ func FuzzBulkIdentitiesRequest(f *testing.F) {
 	fuzzBody(f, http.MethodPost, "/api/v1/bulk-identities",
 		`{"data":[{"identifier":"a","traits":[{"trait_key":"k","trait_value":1}]},{"identifier":"b","traits":[{"trait_key":"k","trait_value":null}]}]}`,
 		`{"data":null}`, `{"data":[{}]}`, `{"data":[null]}`)
+}
+
+// FuzzParseQuery: what parseQuery accepts, url.ParseQuery reads the same
+// (parseQuery is the stricter), as UTF-8 text; what it refuses names a
+// parameter.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{"feature=a", "identifier=a+b%2B&transient=true", "x=%zz", "a;b=c", "&&a=&=b", "n=%ff", "%e2%82=x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, rerr := parseQuery(raw)
+		if rerr != nil {
+			if rerr.status != http.StatusBadRequest || !strings.HasPrefix(rerr.msg, "query parameter ") {
+				t.Fatalf("%q: %d %s", raw, rerr.status, rerr.msg)
+			}
+			return
+		}
+		if strings.Contains(raw, ";") {
+			return // url.ParseQuery refuses what Flagsmith takes as text
+		}
+		want, err := url.ParseQuery(raw)
+		if err != nil {
+			t.Fatalf("%q: accepted, but url.ParseQuery says %v", raw, err)
+		}
+		if len(want) == 0 && len(q) == 0 {
+			return
+		}
+		if !reflect.DeepEqual(q, want) {
+			t.Fatalf("%q: %v, url.ParseQuery %v", raw, q, want)
+		}
+		for k, vs := range q {
+			for _, v := range vs {
+				if !utf8.ValidString(k) || !utf8.ValidString(v) {
+					t.Fatalf("%q: accepted text that is not UTF-8: %q=%q", raw, k, v)
+				}
+			}
+		}
+	})
 }
 
 func FuzzIdentityQuery(f *testing.F) {

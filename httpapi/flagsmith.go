@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/julienschmidt/httprouter"
@@ -52,30 +53,47 @@ func newFlagsmithFeature(feat *flagrepo.Feature, created string) flagsmithFeatur
 }
 
 // environmentKey resolves the X-Environment-Key header (a client key or a
-// server key), writing a 401 and returning nil when it is missing or
-// unknown. server reports whether it is a server-side key.
+// server key) and checks the query string (see sdkRequest), writing the
+// error answer and returning nil when either is wrong. server reports
+// whether the key is a server-side key.
 func (s *Server) environmentKey(w http.ResponseWriter, r *http.Request) (st *state, es *envState, server bool) {
+	st, es, server, _ = s.sdkRequest(w, r)
+	return st, es, server
+}
+
+// sdkRequest is environmentKey, returning the query string's parameters
+// too (nil without a query). A query that cannot be read (see parseQuery)
+// is a 400 on every SDK endpoint, whether or not it reads parameters: a
+// request that means something else than it says is refused, not guessed.
+func (s *Server) sdkRequest(w http.ResponseWriter, r *http.Request) (st *state, es *envState, server bool, q url.Values) {
 	st = s.current.Load()
 	if st == nil {
 		writeDetail(w, http.StatusServiceUnavailable, "no valid revision loaded yet")
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	key := r.Header.Get("X-Environment-Key")
 	if key == "" {
 		writeDetail(w, http.StatusUnauthorized, "missing X-Environment-Key header")
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	es, server = st.lookupKey(key)
 	if es == nil {
 		writeDetail(w, http.StatusUnauthorized, "invalid X-Environment-Key: no environment has this key")
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
-	return st, es, server
+	if r.URL.RawQuery != "" {
+		var rerr *requestError
+		if q, rerr = parseQuery(r.URL.RawQuery); rerr != nil {
+			writeDetail(w, rerr.status, rerr.msg)
+			return nil, nil, false, nil
+		}
+	}
+	return st, es, server, q
 }
 
 // flags serves GET /api/v1/flags/ and GET /api/v1/flags/?feature=<name>.
 func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	st, es, server := s.environmentKey(w, r)
+	st, es, server, q := s.sdkRequest(w, r)
 	if es == nil {
 		return
 	}
@@ -85,8 +103,12 @@ func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	if clientOnly {
 		body, length = es.clientFlagsJSON, es.clientFlagsLen
 	}
-	if r.URL.RawQuery != "" && r.URL.Query().Has("feature") {
-		name := r.URL.Query().Get("feature")
+	name, ok, rerr := queryParam(q, "feature")
+	if rerr != nil {
+		writeDetail(w, rerr.status, rerr.msg)
+		return
+	}
+	if ok {
 		i, ok := es.byName[name]
 		if ok {
 			f := es.features[i]

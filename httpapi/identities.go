@@ -93,7 +93,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requestError) {
 }
 
 // decodeJSON decodes exactly one JSON value from data into v, explaining
-// what is wrong in terms of the request's fields.
+// what is wrong in terms of the request's fields. Text that is not Unicode
+// is refused (see checkText), where encoding/json would replace it.
 func decodeJSON(data []byte, v any) *requestError {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return badRequest("empty request body: a JSON document is required")
@@ -118,7 +119,7 @@ func decodeJSON(data []byte, v any) *requestError {
 		}
 		return badRequest("invalid request body: %v", err)
 	}
-	return nil
+	return checkText(data)
 }
 
 // jsonKind names the JSON type a Go type decodes from.
@@ -323,22 +324,30 @@ func (s *Server) store(w http.ResponseWriter) identities.Store {
 }
 
 func (s *Server) getIdentity(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	st, es, server := s.environmentKey(w, r)
+	st, es, server, q := s.sdkRequest(w, r)
 	if es == nil {
 		return
 	}
-	q := r.URL.Query()
-	id := q.Get("identifier")
+	id, _, rerr := queryParam(q, "identifier")
+	if rerr != nil {
+		writeDetail(w, rerr.status, rerr.msg)
+		return
+	}
 	identifier, rerr := checkIdentifier("identifier query parameter", &id)
 	if rerr != nil {
 		writeDetail(w, rerr.status, rerr.msg)
 		return
 	}
+	text, ok, rerr := queryParam(q, "transient")
+	if rerr != nil {
+		writeDetail(w, rerr.status, rerr.msg)
+		return
+	}
 	transient := false
-	if q.Has("transient") {
-		b, err := strconv.ParseBool(q.Get("transient"))
+	if ok {
+		b, err := strconv.ParseBool(text)
 		if err != nil {
-			writeDetail(w, http.StatusBadRequest, fmt.Sprintf("transient query parameter must be true or false, not %q", q.Get("transient")))
+			writeDetail(w, http.StatusBadRequest, fmt.Sprintf("transient query parameter must be true or false, not %q", text))
 			return
 		}
 		transient = b
@@ -701,6 +710,12 @@ func parseInteger(s string) (int64, error) {
 	return 0, errors.New("not an integer")
 }
 
+// maxBulkIdentities bounds the identities of one bulk-identities request,
+// as Flagsmith's Edge API does (docs/static/openapi/edge-api.yaml in
+// Flagsmith/flagsmith). Like Flagsmith, any key of the environment may call
+// it; a client key only where client traits are allowed.
+const maxBulkIdentities = 100
+
 // bulkIdentitiesRequest is the body of POST /api/v1/bulk-identities.
 type bulkIdentitiesRequest struct {
 	Data *[]struct {
@@ -724,6 +739,10 @@ func (s *Server) bulkIdentities(w http.ResponseWriter, r *http.Request, _ httpro
 		return
 	}
 	data := *req.Data
+	if len(data) > maxBulkIdentities {
+		writeDetail(w, http.StatusBadRequest, fmt.Sprintf("data has %d identities; at most %d are allowed in one request (as in Flagsmith)", len(data), maxBulkIdentities))
+		return
+	}
 	changes := make([]identities.Change, len(data))
 	for i, d := range data {
 		p := fmt.Sprintf("data[%d]", i)

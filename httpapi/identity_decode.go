@@ -1,6 +1,14 @@
 package httpapi
 
-import "github.com/gitflags/gitflags/identities"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gitflags/gitflags/identities"
+)
 
 // decodeIdentityFast decodes the common shape of a POST /api/v1/identities/
 // body without encoding/json's reflection, which costs more than answering
@@ -239,4 +247,158 @@ func (d *fastDecoder) array(elem func() bool) bool {
 
 func hasPrefixAt(b []byte, i int, s string) bool {
 	return len(b)-i >= len(s) && string(b[i:i+len(s)]) == s
+}
+
+// checkText refuses a request body (valid JSON) holding text that is not
+// Unicode: bytes that are not UTF-8, or an escaped lone UTF-16 surrogate
+// ("\ud800"). encoding/json turns either into U+FFFD, so that "col\xff" and
+// "col\xfe" would be one identity. The error names the member, as the other
+// checks do ("traits[2].trait_key is not valid UTF-8").
+func checkText(data []byte) *requestError {
+	off, escape := badText(data)
+	if off < 0 {
+		return nil
+	}
+	path, isKey := jsonPathAt(data, off)
+	where := path
+	if isKey {
+		if path == "" {
+			path = "the request body"
+		}
+		where = "a member name in " + path
+	} else if path == "" {
+		where = "the request body"
+	}
+	if escape != "" {
+		return badRequest("%s holds %s, a lone surrogate: not a Unicode character", where, escape)
+	}
+	return badRequest("%s is not valid UTF-8", where)
+}
+
+// badText returns the offset in data (valid JSON) of the first byte that is
+// not UTF-8 or the first escaped lone surrogate (with its escape), or -1.
+func badText(data []byte) (off int, escape string) {
+	end := len(data)
+	if !utf8.Valid(data) {
+		for i := 0; i < len(data); {
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size == 1 {
+				end = i
+				break
+			}
+			i += size
+		}
+	}
+	// In valid JSON a backslash is an escape inside a string; the scan
+	// goes from escape to escape, so "\\ud800" is no surrogate.
+	for i := bytes.IndexByte(data[:end], '\\'); i >= 0; {
+		step := 2
+		if data[i+1] == 'u' {
+			step = 6
+			switch r := hex4(data[i+2:]); {
+			case r >= 0xd800 && r < 0xdc00:
+				if i+12 <= len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
+					if lo := hex4(data[i+8:]); lo >= 0xdc00 && lo < 0xe000 {
+						step = 12
+						break
+					}
+				}
+				return i, string(data[i : i+6])
+			case r >= 0xdc00 && r < 0xe000:
+				return i, string(data[i : i+6])
+			}
+		}
+		i += step
+		if i >= end {
+			break
+		}
+		j := bytes.IndexByte(data[i:end], '\\')
+		if j < 0 {
+			break
+		}
+		i += j
+	}
+	if end < len(data) {
+		return end, ""
+	}
+	return -1, ""
+}
+
+// hex4 reads the four hex digits of a \u escape (valid JSON has them).
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		default:
+			r = r<<4 | rune(c-'A'+10)
+		}
+	}
+	return r
+}
+
+// jsonPathAt names the string of data (valid JSON) holding byte off, as
+// request errors name fields: "traits[2].trait_key", "[1].identity.identifier"
+// ("" for a string that is the whole body). isKey reports a member name;
+// the path is then the object's.
+func jsonPathAt(data []byte, off int) (path string, isKey bool) {
+	type level struct {
+		object  bool
+		wantKey bool   // object: the next string is a member name
+		key     string // object: the member being read
+		index   int    // array: the element being read
+	}
+	var stack []level
+	done := func() { // a value ended
+		if n := len(stack); n > 0 {
+			if stack[n-1].object {
+				stack[n-1].wantKey = true
+			} else {
+				stack[n-1].index++
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		n := len(stack)
+		key := n > 0 && stack[n-1].object && stack[n-1].wantKey
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '{' || t == '[' {
+				stack = append(stack, level{object: t == '{', wantKey: true})
+			} else {
+				stack = stack[:n-1]
+				done()
+			}
+			continue
+		case string:
+			if int(dec.InputOffset()) > off {
+				var b strings.Builder
+				for i, l := range stack {
+					switch {
+					case key && i == n-1:
+					case !l.object:
+						fmt.Fprintf(&b, "[%d]", l.index)
+					case b.Len() > 0:
+						b.WriteString("." + l.key)
+					default:
+						b.WriteString(l.key)
+					}
+				}
+				return b.String(), key
+			}
+			if key {
+				stack[n-1].key, stack[n-1].wantKey = t, false
+				continue
+			}
+		}
+		done()
+	}
 }

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -88,6 +90,49 @@ func FuzzPlainJSONString(f *testing.F) {
 		}
 		if s != string(raw[1:len(raw)-1]) {
 			t.Fatalf("%q: encoding/json decodes %q", raw, s)
+		}
+	})
+}
+
+// FuzzCheckText: checkText refuses a JSON text exactly when encoding/json
+// would replace some of its text with U+FFFD (a byte that is not UTF-8, or
+// an escaped lone surrogate), and then names a place.
+func FuzzCheckText(f *testing.F) {
+	for _, s := range []string{
+		`{"identifier":"caf\u00e9"}`, "{\"identifier\":\"col\xff\"}", `{"a":["\ud800"]}`, `"\ud83d\ude00"`,
+		`{"k":"\\ud800"}`, `["\udc00\ud800"]`, "{\"\xfe\":1}", `{"x":"\ufffd"}`, "[\"\xef\xbf\xbd\"]", `{"a":{"b":[1,"\uD800\uDC00\uDBFF"]}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		replaced := false
+		dec := json.NewDecoder(bytes.NewReader(data))
+		prev := int64(0)
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			raw := []byte(string(data[prev:dec.InputOffset()]))
+			for i, c := range raw { // ASCII only: strings.ToLower would replace bytes that are not UTF-8
+				if c >= 'A' && c <= 'Z' {
+					raw[i] = c + 'a' - 'A'
+				}
+			}
+			prev = dec.InputOffset()
+			if s, ok := tok.(string); ok && strings.Count(s, "\ufffd") > bytes.Count(raw, []byte("\ufffd"))+bytes.Count(raw, []byte(`\ufffd`)) {
+				replaced = true
+			}
+		}
+		rerr := checkText(data)
+		if (rerr != nil) != replaced {
+			t.Fatalf("%q: checkText %v, but encoding/json replaces text: %v", data, rerr, replaced)
+		}
+		if rerr != nil && (rerr.status != 400 || !strings.HasSuffix(rerr.msg, " is not valid UTF-8") && !strings.Contains(rerr.msg, ", a lone surrogate: ")) {
+			t.Fatalf("%q: %d %q", data, rerr.status, rerr.msg)
 		}
 	})
 }

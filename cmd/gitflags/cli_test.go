@@ -156,6 +156,9 @@ func TestServeConfigBoolean(t *testing.T) {
 			t.Errorf("config %s: %v, want an error saying %q", file, err, want)
 		}
 	}
+	if _, err := load("", "--watch-worktree", "true"); err == nil || !strings.Contains(err.Error(), "--watch-worktree=true") {
+		t.Errorf("--watch-worktree true: %v, want a hint at --watch-worktree=true", err)
+	}
 	t.Setenv("GITFLAGS_ACCESS_LOG", "maybe")
 	if _, err := load(""); err == nil || !strings.Contains(err.Error(), "GITFLAGS_ACCESS_LOG") {
 		t.Errorf("GITFLAGS_ACCESS_LOG=maybe: %v", err)

@@ -105,7 +105,9 @@ func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return serveConfig{}, err
 	}
-	if fs.NArg() > 0 {
+	if a := fs.Arg(0); a == "true" || a == "false" {
+		return serveConfig{}, usageError("serve takes no arguments: a boolean flag takes its value after '=' (--watch-worktree=%s)", a)
+	} else if fs.NArg() > 0 {
 		return serveConfig{}, usageError("serve takes no arguments (use --repo PATH|URL)")
 	}
 	// Precedence, lowest first: defaults, config file, environment, flags.

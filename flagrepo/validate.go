@@ -7,23 +7,19 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"regexp/syntax"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/blang/semver/v4"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/gitflags/gitflags/flagrepo/condition"
 	"github.com/gitflags/gitflags/schemas"
 )
 
 // Operators lists every segment condition operator.
-var Operators = []string{
-	"EQUAL", "NOT_EQUAL", "GREATER_THAN", "GREATER_THAN_INCLUSIVE", "LESS_THAN", "LESS_THAN_INCLUSIVE",
-	"CONTAINS", "NOT_CONTAINS", "IN", "REGEX", "PERCENTAGE_SPLIT", "MODULO", "IS_SET", "IS_NOT_SET",
-}
+var Operators = condition.Operators
 
 // maxRuleDepth bounds the nesting of segment rules.
 const maxRuleDepth = 16
@@ -325,17 +321,12 @@ func checkRule(r *Rule, ptr string, depth int, c *collector) {
 	}
 }
 
-// semverOperators are the operators that may compare semantic versions.
-var semverOperators = map[string]bool{
-	"EQUAL": true, "NOT_EQUAL": true, "GREATER_THAN": true, "GREATER_THAN_INCLUSIVE": true,
-	"LESS_THAN": true, "LESS_THAN_INCLUSIVE": true,
-}
-
 // checkCondition normalises a condition's value to the engine's string form and
-// checks that the evaluator can run it.
+// checks it with condition.Check, the definition the evaluator runs.
 func checkCondition(cond *Condition, ptr string, c *collector) {
 	raw := bytes.TrimSpace(cond.RawValue)
 	hasValue := len(raw) > 0
+	vp := ptr + "/value"
 	switch {
 	case !hasValue:
 		cond.Value = ""
@@ -343,20 +334,27 @@ func checkCondition(cond *Condition, ptr string, c *collector) {
 		_ = json.Unmarshal(raw, &cond.Value)
 	case raw[0] == '[':
 		if cond.Operator != "IN" {
-			c.add(ptr+"/value", "an array value is only allowed with the IN operator; %s takes a string", cond.Operator)
+			c.add(vp, "an array value is only allowed with the IN operator; %s takes a string", cond.Operator)
 			return
 		}
-		var texts []string
+		var items []any
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()
-		var anyItems []any
-		_ = d.Decode(&anyItems)
-		for _, it := range anyItems {
+		_ = d.Decode(&items)
+		texts := make([]string, 0, len(items))
+		for i, it := range items {
 			switch it := it.(type) {
 			case string:
 				texts = append(texts, it)
 			case json.Number:
-				texts = append(texts, it.String())
+				// The engine compares an integer context value as its decimal
+				// text, and nothing else can equal a number's text.
+				n, ok := condition.Int(it.String())
+				if !ok || strings.ContainsAny(it.String(), ".eE") {
+					c.add(fmt.Sprintf("%s/%d", vp, i), "IN compares text and integers: write %s as a string, or as an integer without a fraction or exponent", it)
+					return
+				}
+				texts = append(texts, n)
 			}
 		}
 		b, _ := json.Marshal(texts)
@@ -365,7 +363,6 @@ func checkCondition(cond *Condition, ptr string, c *collector) {
 		cond.Value = string(raw)
 	}
 	op := cond.Operator
-	vp := ptr + "/value"
 	if cond.Property == "" && op != "PERCENTAGE_SPLIT" {
 		c.add(ptr, "missing \"property\": %s compares a trait or context property (only PERCENTAGE_SPLIT may leave it out, to split on the identity)", op)
 	}
@@ -373,42 +370,8 @@ func checkCondition(cond *Condition, ptr string, c *collector) {
 		c.add(ptr, "missing \"value\": %s needs a value to compare with", op)
 		return
 	}
-	v := cond.Value
-	if strings.HasSuffix(v, ":semver") {
-		if !semverOperators[op] {
-			c.add(vp, "a \":semver\" value only works with EQUAL, NOT_EQUAL, GREATER_THAN(_INCLUSIVE) and LESS_THAN(_INCLUSIVE), not %s", op)
-			return
-		}
-		if _, err := semver.Parse(strings.TrimSuffix(v, ":semver")); err != nil {
-			c.add(vp, "%q is not a semantic version (MAJOR.MINOR.PATCH[-prerelease][+build]): %v", strings.TrimSuffix(v, ":semver"), err)
-		}
-		return
-	}
-	switch op {
-	case "REGEX":
-		if _, err := regexp.Compile(v); err != nil {
-			msg := fmt.Sprintf("regular expression %q does not compile: %v", v, err)
-			var se *syntax.Error
-			if errors.As(err, &se) && (se.Code == syntax.ErrInvalidPerlOp || se.Code == syntax.ErrInvalidEscape || se.Code == syntax.ErrInvalidRepeatOp) {
-				msg += " (gitflags runs Go's RE2 syntax: lookahead, lookbehind, backreferences and possessive quantifiers are not supported)"
-			}
-			c.add(vp, "%s", msg)
-		}
-	case "MODULO":
-		d, r, ok := strings.Cut(v, "|")
-		df, err1 := strconv.ParseFloat(d, 64)
-		_, err2 := strconv.ParseFloat(r, 64)
-		switch {
-		case !ok || err1 != nil || err2 != nil:
-			c.add(vp, "MODULO takes \"divisor|remainder\" with two numbers, e.g. \"2|0\"; got %q", v)
-		case df == 0 || math.IsInf(df, 0) || math.IsNaN(df):
-			c.add(vp, "MODULO divisor must be a finite non-zero number; got %q", d)
-		}
-	case "PERCENTAGE_SPLIT":
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || f > 100 || math.IsNaN(f) {
-			c.add(vp, "PERCENTAGE_SPLIT takes a percentage between 0 and 100; got %q", v)
-		}
+	if err := condition.Check(op, cond.Value); err != nil {
+		c.add(vp, "%s", err.Error())
 	}
 }
 

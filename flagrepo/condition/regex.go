@@ -211,6 +211,8 @@ func group(b *strings.Builder, p string, i int) (int, bool, error) {
 	switch {
 	case strings.HasPrefix(rest, "<") && !strings.HasPrefix(rest, "<=") && !strings.HasPrefix(rest, "<!"):
 		return 0, false, fmt.Errorf("(?<name>...) at offset %d is not Python syntax; write (?P<name>...)", i)
+	case rest != "" && rest[0] != 'P' && (rest[0] >= 'A' && rest[0] <= 'Z' || rest[0] >= 'a' && rest[0] <= 'z') && !strings.ContainsRune("aiLmsux", rune(rest[0])):
+		return 0, false, fmt.Errorf("flag group at offset %d: unknown flag %q (Python's flags are a, i, L, m, s, u and x)", i, rest[0])
 	case rest == "" || !strings.ContainsRune("aiLmsux-", rune(rest[0])):
 		b.WriteString("(?")
 		return 2, false, nil

@@ -167,6 +167,46 @@ CASES = {
             ("plain", "EQUAL", "1.2.3"), ("plain", "GREATER_THAN", "1.10.0"), ("plain", "LESS_THAN", "1.10.0:semver"),
         ],
     },
+    # REGEX as Python's re.match reads it (patterns that validate accepts)
+    "regex": {
+        "traits": {"nl": "abc\n", "ar": "\u0661\u0662", "e": "\u00e9t\u00e9", "sp": "\u3000x", "fs": "\x1cx",
+                   "aab": "aab", "lit": "a{,2}b", "n": "@RAW:42", "f": "@RAW:1.5", "t": "@RAW:true", "big": BIG,
+                   "nl2": "abc\n\n", "mid": "ab\nc", "under": "_x", "nbsp": "\u00a0"},
+        "conds": [
+            ("nl", "REGEX", "abc$"), ("nl2", "REGEX", "abc$"), ("nl", "REGEX", "abc\\Z"), ("nl", "REGEX", "abc\\n$"),
+            ("mid", "REGEX", "ab$"), ("mid", "REGEX", "(?m)ab$"), ("nl", "REGEX", "abc$|x"), ("nl", "REGEX", "(abc$)"),
+            ("ar", "REGEX", "\\d+$"), ("ar", "REGEX", "[\\d]{2}"), ("ar", "REGEX", "\\D"), ("ar", "REGEX", "\\w\\w"),
+            ("e", "REGEX", "\\w+$"), ("e", "REGEX", "[\\w]+$"), ("e", "REGEX", "\\W"), ("e", "REGEX", "[^\\w]"),
+            ("sp", "REGEX", "\\sx"), ("sp", "REGEX", "[\\s]x"), ("sp", "REGEX", "\\S"), ("fs", "REGEX", "\\s"),
+            ("nbsp", "REGEX", "\\s"), ("under", "REGEX", "\\w"),
+            ("aab", "REGEX", "a{,2}b"), ("lit", "REGEX", "a{,2}b"), ("aab", "REGEX", "a{1,}b"), ("lit", "REGEX", "a\\{,2\\}b"),
+            ("e", "REGEX", "\\u00e9"), ("e", "REGEX", "\\U000000e9t"), ("e", "REGEX", "[\\u00e0-\\u00ff]"),
+            ("n", "REGEX", "4"), ("n", "REGEX", "2"), ("f", "REGEX", "1\\.5$"), ("t", "REGEX", "True$"),
+            ("big", "REGEX", "\\d{30}$"), ("aab", "REGEX", "(?i)AAB"), ("aab", "REGEX", "(?i:A)AB"), ("aab", "REGEX", "b"),
+            ("aab", "REGEX", "\\Aa"), ("e", "REGEX", "\\xe9"), ("aab", "REGEX", "[]a]+b"),
+        ],
+    },
+}
+
+# Conditions that `gitflags validate` accepts, as a repository writes them (the
+# IN lists as arrays): TestRepoConditions loads each from a repository and
+# checks that the evaluator matches what the engine answers here.
+REPO = {
+    "traits": {"n": "@RAW:7", "neg": "@RAW:-7", "t": "@RAW:true", "f": "@RAW:7.5", "s": "x", "big": BIG,
+               "v": "1.2.3\n", "ar": "\u0661\u0662", "nl": "abc\n", "e": "\u00e9t\u00e9", "nan": "nan", "z": "0"},
+    "conds": [
+        ("n", "MODULO", "2|1"), ("n", "MODULO", " 2 | 1 "), ("n", "MODULO", "2_0|7"), ("n", "MODULO", "\uff12|\uff11"),
+        ("t", "MODULO", "2|1"), ("n", "MODULO", "-3|-2"), ("neg", "MODULO", "3|2"), ("f", "MODULO", "2|1.5"),
+        ("s", "PERCENTAGE_SPLIT", "50"), ("s", "PERCENTAGE_SPLIT", " 1_0 "), ("s", "PERCENTAGE_SPLIT", "100"),
+        ("s", "PERCENTAGE_SPLIT", "0"), ("", "PERCENTAGE_SPLIT", "\uff15\uff10"), ("", "PERCENTAGE_SPLIT", "99.9"),
+        ("big", "EQUAL", BIG), ("big", "EQUAL", "123456789012345678901234567891"), ("big", "LESS_THAN", "1" * 31),
+        ("n", "EQUAL", "\uff17"), ("n", "GREATER_THAN", " 6 "), ("f", "EQUAL", "7.5_0"), ("t", "EQUAL", "0"),
+        ("v", "EQUAL", "1.2.3:semver"), ("v", "GREATER_THAN", "1\u0660.0.0:semver"), ("s", "EQUAL", "1.0.0:semver"),
+        ("n", "IN", ["a", 7]), ("z", "IN", [-0]), ("nan", "IN", "[NaN]"), ("n", "IN", " [1,7]"), ("n", "IN", "1,7"),
+        ("big", "IN", [int(BIG)]), ("s", "IN", []),
+        ("nl", "REGEX", "abc$"), ("ar", "REGEX", "\\d+"), ("e", "REGEX", "\\w+$"), ("s", "REGEX", "x{,2}$"),
+        ("nl", "REGEX", "(?m)abc$"), ("e", "REGEX", "\\u00e9"),
+    ],
 }
 
 WEIGHTS = ["60.0", "1E2", "100", "100.000", "1e2", "100.0000000000000001", "99.99", "0.0", BIG, "33.30", "-0.0", "1e-7"]
@@ -188,6 +228,15 @@ def context(name, spec):
         "features": {"f": {"key": "1", "name": "f", "enabled": True, "value": "v"}},
         "segments": segs,
     }
+
+
+def repo_context():
+    ctx = context("repo", REPO)
+    ctx["environment"]["key"] = "prod_client_key"
+    del ctx["identity"]["key"]
+    for seg in ctx["segments"].values():
+        seg["key"] = "20"
+    return ctx
 
 
 def weights_context():
@@ -215,6 +264,8 @@ def main():
         for name, spec in CASES.items():
             with open(os.path.join(tmp, name + ".json"), "w") as f:
                 f.write(dump(context(name, spec)))
+        with open(os.path.join(tmp, "repo-conditions.json"), "w") as f:
+            f.write(dump(repo_context()))
         with open(os.path.join(tmp, "weights.json"), "w") as f:
             f.write(dump(weights_context()))
         subprocess.run([sys.executable, os.path.join(engine, "oracle.py"), "fill", tmp, HERE], check=True)

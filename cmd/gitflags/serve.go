@@ -66,7 +66,8 @@ var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.Lev
 
 // serveFlags defines serve's flags on fs, bound to cfg, whose values are the
 // defaults. Each flag also has an environment variable and a config file key
-// (see envName and configKey).
+// (see envName and configKey): a new setting needs only its field and its
+// line here; the help's usage line and environment list follow.
 func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.Repo, "repo", cfg.Repo, "`PATH|URL` of the flag repository: a local Git repository (watched) or a remote to clone and follow (https://, ssh://, git@host:path, file://); empty serves the embedded default under DATA/flags")
 	fs.StringVar(&cfg.Branch, "branch", cfg.Branch, "`branch` to serve; empty: the repository's HEAD (a remote's default branch)")

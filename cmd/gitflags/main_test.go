@@ -342,10 +342,14 @@ func startRun(t *testing.T, args []string) *server {
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
+		var base string
 		for sc.Scan() {
 			s.out.Write([]byte(sc.Text() + "\n"))
-			if m := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+			if m := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil && base == "" {
+				base = m[1]
+			}
+			if strings.Contains(sc.Text(), "Press Ctrl+C to stop.") { // the banner's last line
+				addr <- base
 			}
 		}
 	}()

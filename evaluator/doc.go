@@ -41,13 +41,16 @@
 // is false for an absent value. EQUAL, NOT_EQUAL, GREATER_THAN(_INCLUSIVE),
 // LESS_THAN(_INCLUSIVE) and CONTAINS cast the condition value to the context
 // value's type (bool: anything but "False"/"false" is true; int and float as
-// Python's int() and float() parse) and compare; a failed cast is false. With
-// a string context value and a value ending in ":semver", both are compared
-// as semantic versions. NOT_CONTAINS requires a string. REGEX matches at the
-// start of the context value's string form (Go RE2 syntax). MODULO takes
-// "divisor|remainder" and a numeric value, with floored (Python) modulo. IN
-// takes a JSON array or a comma-separated list (no trimming); integers are
-// compared as decimal strings and booleans and floats never match.
+// Python's int() and float() parse) and compare, integers exactly at any
+// size; a failed cast is false. With a string context value and a value
+// ending in ":semver", both are compared as semantic versions. NOT_CONTAINS
+// requires a string. REGEX matches at the start of the context value's
+// string form (Python's re syntax, see condition.Regex). MODULO takes
+// "divisor|remainder" and a numeric or boolean value (1 or 0), with floored
+// (Python) modulo. IN takes a JSON array (a value starting with "[") or a
+// comma-separated list (no trimming); integers are compared as decimal
+// strings and booleans and floats never match. Package flagrepo/condition
+// defines how every condition value reads, for `gitflags validate` as here.
 // PERCENTAGE_SPLIT hashes the segment key with the property's value (empty
 // property: the identity key) and matches when the hashed percentage is at
 // most the value.

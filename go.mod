@@ -3,7 +3,6 @@ module github.com/gitflags/gitflags
 go 1.26.0
 
 require (
-	github.com/blang/semver/v4 v4.0.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-git/go-billy/v5 v5.9.2
 	github.com/go-git/go-git/v5 v5.19.3

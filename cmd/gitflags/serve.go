@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitflags/gitflags/connlimit"
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitstore"
 	"github.com/gitflags/gitflags/gitsync"
@@ -59,6 +60,8 @@ type serveConfig struct {
 	SSHKey          string
 	SSHKnownHosts   string
 	SSHPassphrase   string
+	MaxConns        int // request/response connections; 0: derived from the open-file limit
+	MaxStreams      int // streaming connections; 0: likewise
 }
 
 // logLevels are the values of --log-level.
@@ -82,6 +85,8 @@ func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.SSHKey, "ssh-key", cfg.SSHKey, "private key `file` for an ssh remote")
 	fs.StringVar(&cfg.SSHKnownHosts, "ssh-known-hosts", cfg.SSHKnownHosts, "known_hosts `file` for an ssh remote")
 	fs.StringVar(&cfg.SSHPassphrase, "ssh-key-passphrase-file", cfg.SSHPassphrase, "`file` whose first line is the passphrase of --ssh-key (re-read on every fetch)")
+	fs.IntVar(&cfg.MaxConns, "max-connections", cfg.MaxConns, "most request/response `connections` held at once; at the cap the longest-idle one is closed for a new one (0: half of the open-file limit left after a reserve of 256, at most 8192)")
+	fs.IntVar(&cfg.MaxStreams, "max-stream-connections", cfg.MaxStreams, "most streaming `connections` (SSE, websockets) held at once, apart from --max-connections (0: the rest of the open-file limit, at most 100000)")
 }
 
 // envName is the environment variable of a flag: GITFLAGS_LOG_FORMAT for
@@ -143,6 +148,9 @@ func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if _, ok := logLevels[cfg.LogLevel]; !ok {
 		return cfg, usageError("log level must be debug, info, warn or error, not %q", cfg.LogLevel)
+	}
+	if cfg.MaxConns < 0 || cfg.MaxStreams < 0 {
+		return cfg, usageError("max-connections and max-stream-connections must be 0 (derived from the open-file limit) or more, not %d and %d", cfg.MaxConns, cfg.MaxStreams)
 	}
 	if cfg.Interval <= 0 {
 		return cfg, usageError("interval must be a positive duration such as 10s or 1m, not %s", cfg.Interval)
@@ -264,8 +272,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer store.Close()
 
+	lim := connectionLimits(cfg, log)
 	srv := httpapi.New(httpapi.Options{
-		Log: log, Identities: store,
+		Log: log, Identities: store, Collectors: lim.Collectors(),
 		AdminToken: os.Getenv("GITFLAGS_ADMIN_TOKEN"), WebhookSecret: os.Getenv("GITFLAGS_WEBHOOK_SECRET"),
 	})
 	var served *flagrepo.Snapshot
@@ -322,11 +331,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnState:         lim.ConnState,
+		ConnContext:       lim.ConnContext,
 	}
 	printBanner(stdout, "http://"+ln.Addr().String(), gitstore.ScrubURL(cfg.Repo), repoPath, created, snap)
 
 	errc := make(chan error, 1)
-	go func() { errc <- httpServer.Serve(ln) }()
+	go func() { errc <- httpServer.Serve(lim.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -340,6 +351,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	<-errc
 	return nil
+}
+
+// connectionLimits raises the open-file limit to its maximum and returns
+// the caps on client connections, so that clients can never take the
+// descriptors the server needs for itself (a crowd of idle keep-alive
+// connections used to stop it answering anyone).
+func connectionLimits(cfg serveConfig, log *slog.Logger) *connlimit.Limiter {
+	files, err := connlimit.RaiseFileLimit()
+	if err != nil {
+		log.Warn("cannot raise the open-file limit", "limit", files, "error", err)
+	}
+	lim := connlimit.New(connlimit.Options{MaxConns: cfg.MaxConns, MaxStreams: cfg.MaxStreams, FileLimit: files})
+	conns, streams := lim.Limits()
+	log.Info("connection limits", "request", conns, "stream", streams, "open_files", files)
+	if uint64(conns+streams) >= files {
+		log.Warn("the connection limits exceed the open-file limit: the server can run out of file descriptors; lower --max-connections and --max-stream-connections or raise the limit (ulimit -n)",
+			"request", conns, "stream", streams, "open_files", files)
+	}
+	return lim
 }
 
 // lastFetched loads the revision an existing clone fetched last.

@@ -22,10 +22,6 @@ import (
 	"time"
 )
 
-// productionClientKey is the production client key of the template
-// (flags-repo-template/environments/production/environment.json).
-const productionClientKey = "prd_Vn4sT8wQ1zLk6PjH9rXc"
-
 // nodeTestFiles are the node --test files in node/ (node runs them in
 // parallel, one process each).
 var nodeTestFiles = []string{"flagsmith.test.mjs", "local-eval.test.mjs", "ofrep.test.mjs"}
@@ -58,7 +54,7 @@ func TestSDKCompat(t *testing.T) {
 	bin := buildGitflags(t, tmp)
 
 	repo := filepath.Join(tmp, "flags")
-	serverKey := prepareRepo(t, bin, repo)
+	clientKey, serverKey := prepareRepo(t, bin, repo)
 
 	srv := startServer(t, bin, repo, filepath.Join(tmp, "data"))
 	defer srv.stop(t) // also on t.Fatal; stop is idempotent
@@ -70,7 +66,7 @@ func TestSDKCompat(t *testing.T) {
 
 	runNodeTests(t, nodeBin, nodeDir, map[string]string{
 		"GITFLAGS_URL":        srv.url,
-		"GITFLAGS_CLIENT_KEY": productionClientKey,
+		"GITFLAGS_CLIENT_KEY": clientKey,
 		"GITFLAGS_SERVER_KEY": serverKey,
 		"GITFLAGS_RUN_ID":     "sdkcompat-" + randomHex(t, 6),
 	})
@@ -116,8 +112,9 @@ func buildGitflags(t *testing.T, dir string) string {
 
 // prepareRepo creates a flag repository from the template with gitflags
 // init, adds a fresh server key to the production environment, commits it
-// and validates the result. It returns the server key.
-func prepareRepo(t *testing.T, bin, repo string) string {
+// and validates the result. It returns the production environment's client
+// key (init makes a fresh one for every repository) and the server key.
+func prepareRepo(t *testing.T, bin, repo string) (clientKey, serverKey string) {
 	run(t, "", bin, "init", repo)
 
 	key := "ser." + randomHex(t, 24)
@@ -130,6 +127,10 @@ func prepareRepo(t *testing.T, bin, repo string) string {
 	var env map[string]any
 	if err := json.Unmarshal(data, &env); err != nil {
 		t.Fatalf("%s: %v", envPath, err)
+	}
+	clientKey, _ = env["client_key"].(string)
+	if clientKey == "" {
+		t.Fatalf("%s: no client_key", envPath)
 	}
 	keys, _ := env["server_keys"].([]any)
 	env["server_keys"] = append(keys, map[string]any{"name": "sdk-test", "sha256": hex.EncodeToString(sum[:])})
@@ -146,7 +147,7 @@ func prepareRepo(t *testing.T, bin, repo string) string {
 	git("add", "environments/production/environment.json")
 	git("commit", "-q", "-m", "production: add the sdk-test server key")
 	run(t, "", bin, "validate", repo)
-	return key
+	return clientKey, key
 }
 
 // run runs a command and fails the test with its output if it fails.

@@ -36,6 +36,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,12 +134,12 @@ Flags:
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "base URL of a running gitflags server (loopback only); ignored with --spawn")
 	fs.BoolVar(&o.spawn, "spawn", false, "start the gitflags server itself (--server-bin, --repo) and report its peak RSS")
 	fs.StringVar(&o.serverBin, "server-bin", "", "gitflags binary to start with --spawn (default: gitflags in PATH)")
-	fs.StringVar(&o.repo, "repo", "", "flag repository (a git repository with commits) to serve with --spawn; also where the client key and the targeted flag are read (default: the embedded template)")
+	fs.StringVar(&o.repo, "repo", "", "flag repository (a git repository with commits) to serve with --spawn; also where the client key and the targeted flag are read (default with --spawn: the default repository the server creates, with its fresh client keys)")
 	fs.Var(&o.serverArgs, "server-arg", "extra `ARG` for gitflags serve with --spawn (repeatable)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long the spawned server may take to become ready")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "pid of a running gitflags server whose peak RSS to report (without --spawn)")
-	fs.StringVar(&o.env, "env", "production", "environment whose client key to use (read from --repo or the template)")
-	fs.StringVar(&o.key, "key", "", "client key to send (default: the --env environment's client_key)")
+	fs.StringVar(&o.env, "env", "production", "environment whose client key to use (read from --repo, or with --spawn from the server's default repository)")
+	fs.StringVar(&o.key, "key", "", "client key to send (default: the --env environment's client_key; needed without --spawn or --repo)")
 	fs.StringVar(&o.flag, "flag", "", "flag for ofrep-single (default: the first one with segment overrides in --env)")
 	fs.StringVar(&o.scenarios, "scenarios", "all", "comma-separated scenarios to run, or all")
 	fs.IntVar(&o.identities, "identities", 1000, "distinct identifiers the identities scenario rotates over")
@@ -248,9 +249,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	// What to ask for: the environment's client key and a targeted flag.
-	var repoFS fs.FS = gitflags.Template()
-	repoName := "embedded template"
+	tmp, err := os.MkdirTemp("", "gitflags-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// The repository the server serves: --repo, or with --spawn and no
+	// --repo the default repository the spawned server creates (its client
+	// keys are fresh, so only that repository knows them).
+	var repoFS fs.FS
+	var repoName string
 	if o.repo != "" {
 		abs, err := filepath.Abs(o.repo)
 		if err != nil {
@@ -258,7 +267,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		o.repo, repoName, repoFS = abs, abs, os.DirFS(abs)
 	}
+
+	base := strings.TrimRight(o.url, "/")
+	var srv *serverProc
+	if o.spawn {
+		logf("starting %s serve (%s)", o.serverBin, cmp.Or(repoName, "its default repository"))
+		if srv, err = spawnServer(ctx, o, tmp); err != nil {
+			return err
+		}
+		defer srv.stop()
+		base = srv.url
+		logf("gitflags is ready on %s after %.1f s", base, srv.startup.Seconds())
+		if repoFS == nil {
+			repoName = srv.defaultRepo
+			repoFS = os.DirFS(repoName)
+		}
+	} else if u, err := urlHost(base); err != nil {
+		return err
+	} else if err := checkLoopback(u); err != nil {
+		return err
+	}
+
+	// What to ask for: the environment's client key and a targeted flag.
 	t := target{key: o.key, flag: o.flag, identities: o.identities}
+	if repoFS == nil {
+		if t.key == "" {
+			return errors.New("without --spawn, give --repo (the repository the server at --url serves; for its default one, DATA/flags) or --key: every repository has its own client keys")
+		}
+		// The flag names are the template's in a default repository.
+		repoName, repoFS = "embedded template", gitflags.Template()
+	}
 	if t.key == "" || t.flag == "" {
 		key, flag, err := discover(repoFS, o.env)
 		if err != nil {
@@ -270,28 +308,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if t.flag == "" {
 			t.flag = flag
 		}
-	}
-
-	tmp, err := os.MkdirTemp("", "gitflags-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-
-	base := strings.TrimRight(o.url, "/")
-	var srv *serverProc
-	if o.spawn {
-		logf("starting %s serve (%s)", o.serverBin, repoName)
-		if srv, err = spawnServer(ctx, o, tmp); err != nil {
-			return err
-		}
-		defer srv.stop()
-		base = srv.url
-		logf("gitflags is ready on %s after %.1f s", base, srv.startup.Seconds())
-	} else if u, err := urlHost(base); err != nil {
-		return err
-	} else if err := checkLoopback(u); err != nil {
-		return err
 	}
 
 	rep := &report{
@@ -559,6 +575,9 @@ type serverProc struct {
 	logPath string
 	startup time.Duration
 	done    chan struct{}
+	// defaultRepo is where the server keeps its default flag repository
+	// (DATA/flags), the one it serves without --repo.
+	defaultRepo string
 }
 
 func spawnServer(ctx context.Context, o *options, tmp string) (*serverProc, error) {
@@ -577,7 +596,8 @@ func spawnServer(ctx context.Context, o *options, tmp string) (*serverProc, erro
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := []string{"serve", "--listen", addr, "--data", filepath.Join(tmp, "server-data")}
+	data := filepath.Join(tmp, "server-data")
+	args := []string{"serve", "--listen", addr, "--data", data}
 	if o.repo != "" {
 		args = append(args, "--repo", o.repo)
 	}
@@ -595,7 +615,7 @@ func spawnServer(ctx context.Context, o *options, tmp string) (*serverProc, erro
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &serverProc{cmd: cmd, url: "http://" + addr, logPath: logPath, done: make(chan struct{})}
+	p := &serverProc{cmd: cmd, url: "http://" + addr, logPath: logPath, done: make(chan struct{}), defaultRepo: filepath.Join(data, "flags")}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	deadline := time.Now().Add(o.readyTimeout)
 	c := &http.Client{Timeout: 2 * time.Second}

@@ -147,7 +147,7 @@ func TestSkipsUnimplemented(t *testing.T) {
 	}))
 	defer srv.Close()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"--url", srv.URL, "--duration", "100ms", "--rounds", "1", "--json", "-q"}, &out, &errOut)
+	err := run(context.Background(), []string{"--url", srv.URL, "--key", "prd_test", "--duration", "100ms", "--rounds", "1", "--json", "-q"}, &out, &errOut)
 	if err != nil {
 		t.Fatal(err, errOut.String())
 	}

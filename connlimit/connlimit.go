@@ -6,11 +6,14 @@
 // Connections come in two classes with caps of their own: request/response
 // connections (HTTP keep-alive) and streaming connections (server-sent
 // events and websockets), which a handler moves into the streaming class
-// with Stream. When the request class is full, the listener closes the
-// connection that has been idle the longest to make room; when none is
-// idle, it waits for one to close or go idle, leaving new connections in
-// the kernel's accept queue. Streams never count against requests, so tens
-// of thousands of open streams do not lock out request/response clients.
+// with Stream (a hijacked connection, such as a websocket, moves there by
+// itself). When the request class is full, the listener closes the
+// connection that has been idle the longest (for at least MinIdle, so that a
+// client sending its next request is not cut off) to make room; when none
+// is, it waits for one to close or become old enough, leaving new
+// connections in the kernel's accept queue. Streams never count against
+// requests, so tens of thousands of open streams do not lock out
+// request/response clients.
 //
 // Use it by wrapping the listener and installing the hooks:
 //
@@ -27,6 +30,7 @@ import (
 	"net/http"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -39,6 +43,10 @@ var ErrTooManyStreams = errors.New("too many streaming connections")
 type Options struct {
 	MaxConns   int // request/response connections held at once
 	MaxStreams int // streaming connections held at once
+	// MinIdle is how long a connection must have been idle before it is
+	// closed to make room (default 1 s): a keep-alive client may be sending
+	// its next request, which the server does not see yet.
+	MinIdle time.Duration
 	// FileLimit is the soft RLIMIT_NOFILE the defaults derive from;
 	// 0 reads it from the process.
 	FileLimit uint64
@@ -48,6 +56,7 @@ type Options struct {
 // Its methods are safe for concurrent use.
 type Limiter struct {
 	maxConns, maxStreams int
+	minIdle              time.Duration
 
 	mu      sync.Mutex
 	conns   int        // open connections in the request class
@@ -73,8 +82,11 @@ func New(opts Options) *Limiter {
 			opts.MaxStreams = streams
 		}
 	}
+	if opts.MinIdle <= 0 {
+		opts.MinIdle = time.Second
+	}
 	return &Limiter{
-		maxConns: opts.MaxConns, maxStreams: opts.MaxStreams,
+		maxConns: opts.MaxConns, maxStreams: opts.MaxStreams, minIdle: opts.MinIdle,
 		idle:  list.New(),
 		freed: make(chan struct{}, 1),
 		idleClosed: prometheus.NewCounter(prometheus.CounterOpts{
@@ -143,7 +155,7 @@ func (ln *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			// Out of descriptors all the same (other files of the
 			// process): an idle connection gives one back.
-			if (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && ln.l.closeIdle() {
+			if (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && ln.l.closeIdle(0) == 0 {
 				continue
 			}
 			return nil, err
@@ -175,38 +187,58 @@ func (l *Limiter) acquire(done <-chan struct{}) error {
 			return nil
 		}
 		l.mu.Unlock()
-		if l.closeIdle() {
+		wait := l.closeIdle(l.minIdle)
+		if wait == 0 {
 			continue
 		}
 		if !waited {
 			waited = true
 			l.waits.Inc()
 		}
+		var timeout <-chan time.Time
+		var t *time.Timer
+		if wait > 0 {
+			t = time.NewTimer(wait)
+			timeout = t.C
+		}
 		select {
 		case <-l.freed:
+		case <-timeout:
+		case <-done:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		select {
 		case <-done:
 			return net.ErrClosed
+		default:
 		}
 	}
 }
 
-// closeIdle closes the request connection that has been idle the longest
-// and reports whether there was one.
-func (l *Limiter) closeIdle() bool {
+// closeIdle closes the request connection that has been idle the longest if
+// that is at least minAge, and returns 0. Otherwise it returns how long until
+// that connection is old enough, or -1 when no connection is idle.
+func (l *Limiter) closeIdle(minAge time.Duration) time.Duration {
 	l.mu.Lock()
 	e := l.idle.Front()
 	if e == nil {
 		l.mu.Unlock()
-		return false
+		return -1
 	}
 	c := e.Value.(*conn)
+	if age := time.Since(c.idleSince); age < minAge {
+		l.mu.Unlock()
+		return minAge - age
+	}
 	l.idle.Remove(e)
 	c.idleAt = nil
 	l.releaseLocked(c)
 	l.mu.Unlock()
 	_ = c.Conn.Close()
 	l.idleClosed.Inc()
-	return true
+	return 0
 }
 
 type class uint8
@@ -221,15 +253,16 @@ type conn struct {
 	net.Conn
 	l *Limiter
 	// Guarded by l.mu:
-	class    class
-	released bool          // its slot was given back (closed or evicted)
-	idleAt   *list.Element // its place in l.idle while idle
+	class     class
+	released  bool          // its slot was given back (closed or evicted)
+	idleAt    *list.Element // its place in l.idle while idle
+	idleSince time.Time     // when it went idle
 }
 
 func (l *Limiter) track(c net.Conn) *conn {
 	tc := &conn{Conn: c, l: l}
 	l.mu.Lock()
-	tc.idleAt = l.idle.PushBack(tc) // a new connection has sent nothing yet
+	tc.idleAt, tc.idleSince = l.idle.PushBack(tc), time.Now() // a new connection has sent nothing yet
 	l.mu.Unlock()
 	return tc
 }
@@ -290,14 +323,27 @@ func (l *Limiter) ConnState(nc net.Conn, state http.ConnState) {
 			l.idle.Remove(c.idleAt)
 			c.idleAt = nil
 		}
+		if state == http.StateHijacked && c.class == classRequest {
+			// A websocket (or any hijacked connection) streams: it must not
+			// hold a request slot, nor go over the streams' cap.
+			if !l.toStreamLocked(c) {
+				l.releaseLocked(c)
+				_ = c.Conn.Close()
+			}
+		}
 	case http.StateIdle:
 		if c.class == classStream { // the streaming response ended; keep-alive goes on
+			if l.conns >= l.maxConns { // no request slot to go back to
+				l.releaseLocked(c)
+				_ = c.Conn.Close()
+				return
+			}
 			c.class = classRequest
 			l.streams--
 			l.conns++
 		}
 		if c.idleAt == nil {
-			c.idleAt = l.idle.PushBack(c)
+			c.idleAt, c.idleSince = l.idle.PushBack(c), time.Now()
 		}
 		if l.conns >= l.maxConns {
 			l.signal() // a waiting Accept can now close it
@@ -333,15 +379,24 @@ func Stream(ctx context.Context) error {
 	if c.released || c.class == classStream {
 		return nil
 	}
+	if !l.toStreamLocked(c) {
+		return ErrTooManyStreams
+	}
+	return nil
+}
+
+// toStreamLocked moves c from the request class to the streaming class and
+// reports whether there was room. The caller holds l.mu.
+func (l *Limiter) toStreamLocked(c *conn) bool {
 	if l.streams >= l.maxStreams {
 		l.rejected.Inc()
-		return ErrTooManyStreams
+		return false
 	}
 	c.class = classStream
 	l.streams++
 	l.conns--
 	l.signal()
-	return nil
+	return true
 }
 
 // Collectors returns the Limiter's Prometheus metrics: open connections and

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -108,7 +109,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 var ok = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 
 func TestIdleConnectionClosedForNewOne(t *testing.T) {
-	l := New(Options{MaxConns: 3, MaxStreams: 1})
+	l := New(Options{MaxConns: 3, MaxStreams: 1, MinIdle: time.Nanosecond})
 	addr := serve(t, l, ok)
 	var idle []*client
 	for range 3 {
@@ -160,7 +161,7 @@ func (b *blocking) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestWaitsWhenEveryConnectionIsBusy(t *testing.T) {
-	l := New(Options{MaxConns: 2, MaxStreams: 1})
+	l := New(Options{MaxConns: 2, MaxStreams: 1, MinIdle: time.Nanosecond})
 	h := &blocking{entered: make(chan struct{}, 3), release: make(chan struct{})}
 	addr := serve(t, l, h)
 	busy := []*client{dial(t, addr), dial(t, addr)}
@@ -212,7 +213,7 @@ func (s *streaming) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestStreamsHaveTheirOwnCap(t *testing.T) {
-	l := New(Options{MaxConns: 3, MaxStreams: 2})
+	l := New(Options{MaxConns: 3, MaxStreams: 2, MinIdle: time.Nanosecond})
 	h := &streaming{entered: make(chan struct{}, 4), release: make(chan struct{})}
 	addr := serve(t, l, h)
 
@@ -308,5 +309,157 @@ func TestDefaults(t *testing.T) {
 	}
 	if conns, streams := New(Options{FileLimit: 1024}).Limits(); conns != 384 || streams != 384 {
 		t.Errorf("New with a 1,024 file limit: %d, %d", conns, streams)
+	}
+}
+
+// TestRecentlyIdleNotClosed: a connection idle for less than MinIdle may be
+// carrying its next request: it is not closed, the new one waits instead.
+func TestRecentlyIdleNotClosed(t *testing.T) {
+	l := New(Options{MaxConns: 2, MaxStreams: 1, MinIdle: time.Hour})
+	addr := serve(t, l, ok)
+	first, second := dial(t, addr), dial(t, addr)
+	for _, c := range []*client{first, second} {
+		if code, _ := c.get(t, "/"); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	third := dial(t, addr)
+	third.send(t, "/")
+	waitFor(t, "Accept to wait", func() bool { return testutil.ToFloat64(l.waits) == 1 })
+	if code, _ := second.get(t, "/"); code != 200 {
+		t.Fatalf("a recently idle connection was closed: %d", code)
+	}
+	first.Close() // the client leaves: its slot frees
+	if code, _ := third.answer(t); code != 200 {
+		t.Fatalf("the waiting connection got %d", code)
+	}
+	if n := testutil.ToFloat64(l.idleClosed); n != 0 {
+		t.Errorf("%v recently idle connections closed", n)
+	}
+}
+
+// hijacking takes over "/hijack" connections (as a websocket library does)
+// and holds them until release is closed.
+type hijacking struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *hijacking) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/hijack" {
+		_, _ = io.WriteString(w, "ok")
+		return
+	}
+	c, rw, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+	_ = rw.Flush()
+	h.entered <- struct{}{}
+	<-h.release
+}
+
+// TestHijackedConnectionIsAStream: a hijacked connection leaves the request
+// class by itself, and one over the streams' cap is closed.
+func TestHijackedConnectionIsAStream(t *testing.T) {
+	l := New(Options{MaxConns: 1, MaxStreams: 1, MinIdle: time.Hour})
+	h := &hijacking{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	addr := serve(t, l, h)
+	ws := dial(t, addr)
+	ws.send(t, "/hijack")
+	if code, _ := ws.answer(t); code != http.StatusSwitchingProtocols {
+		t.Fatalf("hijack = %d", code)
+	}
+	<-h.entered
+	waitFor(t, "the hijacked connection to count as a stream", func() bool { c, s := l.Open(); return c == 0 && s == 1 })
+	// The only request slot is free: a request/response client is served
+	// (with MinIdle an hour, nothing idle could have been closed for it).
+	plain := dial(t, addr)
+	if code, _ := plain.get(t, "/"); code != 200 {
+		t.Fatalf("request beside a hijacked connection = %d", code)
+	}
+	plain.Close()
+	waitFor(t, "the request connection to close", func() bool { c, _ := l.Open(); return c == 0 })
+	// A second hijack is over the streams' cap: closed.
+	over := dial(t, addr)
+	over.send(t, "/hijack")
+	if !over.closedByServer() {
+		t.Error("a hijacked connection over the streams' cap was kept")
+	}
+	if got := testutil.ToFloat64(l.rejected); got != 1 {
+		t.Errorf("rejected = %v, want 1", got)
+	}
+	close(h.release)
+	waitFor(t, "the stream to close", func() bool { c, s := l.Open(); return c == 0 && s == 0 })
+}
+
+// TestStreamEndingAtTheRequestCap: a stream whose response ends while every
+// request slot is taken is closed rather than put over the cap.
+func TestStreamEndingAtTheRequestCap(t *testing.T) {
+	l := New(Options{MaxConns: 1, MaxStreams: 1, MinIdle: time.Hour})
+	h := &streaming{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	addr := serve(t, l, h)
+	st := dial(t, addr)
+	st.send(t, "/stream")
+	<-h.entered
+	if code, _ := dial(t, addr).get(t, "/"); code != 200 { // takes the one request slot, stays idle
+		t.Fatal(code)
+	}
+	close(h.release)
+	if code, _ := st.answer(t); code != 200 {
+		t.Fatalf("stream = %d", code)
+	}
+	if !st.closedByServer() {
+		t.Error("the stream's connection went back to a full request class")
+	}
+	if c, s := l.Open(); c > 1 || s != 0 {
+		t.Errorf("open = %d requests, %d streams; cap 1 request", c, s)
+	}
+}
+
+// TestCountsUnderLoad runs many clients at once against small caps, with
+// streams, hijacks and clients leaving, and checks that every slot is given
+// back exactly once.
+func TestCountsUnderLoad(t *testing.T) {
+	l := New(Options{MaxConns: 4, MaxStreams: 3, MinIdle: time.Nanosecond})
+	release := make(chan struct{})
+	close(release) // streams and hijacks end at once
+	mux := http.NewServeMux()
+	mux.Handle("/stream", &streaming{entered: make(chan struct{}, 1000), release: release})
+	mux.Handle("/hijack", &hijacking{entered: make(chan struct{}, 1000), release: release})
+	mux.Handle("/", ok)
+	addr := serve(t, l, mux)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 10 {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				path := []string{"/", "/stream", "/hijack", "/"}[(i+j)%4]
+				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+				fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path)
+				if j%3 != 0 { // some clients leave without reading
+					_, _ = http.ReadResponse(bufio.NewReader(c), nil)
+				}
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "every connection to be released", func() bool {
+		c, s := l.Open()
+		return c == 0 && s == 0
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.idle.Len() != 0 {
+		t.Errorf("%d connections left on the idle list", l.idle.Len())
 	}
 }

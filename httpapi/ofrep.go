@@ -14,7 +14,11 @@ package httpapi
 // a targetingKey (absent, null or "") the flags are the environment's values,
 // the same for everyone: a targetingKey is what bucketing hashes, so no split
 // ever applies without one, and TARGETING_KEY_MISSING is never returned.
-// Traits are only read, never stored.
+// Traits are only read, never stored. The targetingKey and the context's
+// keys are an identifier and trait keys, checked as the identity endpoints
+// check them (identities.CheckIdentifier and CheckKey: no control
+// characters); text that is not Unicode is refused anywhere in the body
+// (checkText), since encoding/json would replace it with U+FFFD.
 //
 // Values and reasons:
 //   - a disabled flag answers reason "DISABLED" and no "value", which tells
@@ -60,6 +64,7 @@ import (
 
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/identities"
 )
 
 // ofrepMaxBody is the largest request body read; larger ones get a 413.
@@ -441,6 +446,14 @@ func ofrepGrow(b []byte, n int) []byte {
 func (rq *ofrepRequest) parse(w http.ResponseWriter, body []byte, key string) bool {
 	p := ofrepParser{data: body}
 	code, detail := p.request(rq)
+	if code == "" && p.decoded {
+		code, detail = ofrepCheckText(body)
+	}
+	if code == "" {
+		if detail = rq.checkNames(); detail != "" {
+			code = ofrepInvalidContext
+		}
+	}
 	if code != "" {
 		ofrepError(w, http.StatusBadRequest, key, code, detail)
 		return false
@@ -449,6 +462,44 @@ func (rq *ofrepRequest) parse(w http.ResponseWriter, body []byte, key string) bo
 		rq.id.Traits = rq.traits
 	}
 	return true
+}
+
+// ofrepCheckText refuses text that is not Unicode anywhere in body (a
+// valid JSON object), as the identity endpoints do (checkText): the error is
+// INVALID_CONTEXT when the text is in the context, else PARSE_ERROR.
+func ofrepCheckText(body []byte) (code, detail string) {
+	e := checkText(body)
+	if e == nil {
+		return "", ""
+	}
+	off, _ := badText(body)
+	path, _ := jsonPathAt(body, off)
+	if path == "context" || strings.HasPrefix(path, "context.") || strings.HasPrefix(path, "context[") {
+		return ofrepInvalidContext, e.msg
+	}
+	return ofrepParseError, e.msg
+}
+
+// checkNames checks the parsed targeting key as an identifier and the
+// context's keys as trait keys, returning why one is not acceptable (for
+// several bad keys, the first in byte order) or "".
+func (rq *ofrepRequest) checkNames() string {
+	if rq.hasID {
+		if err := identities.CheckIdentifier(rq.id.Identifier); err != nil {
+			return "context.targetingKey: " + err.Error()
+		}
+	}
+	var bad error
+	var badKey string
+	for k := range rq.traits {
+		if err := identities.CheckKey(k); err != nil && (bad == nil || k < badKey) {
+			bad, badKey = err, k
+		}
+	}
+	if bad != nil {
+		return "context: " + bad.Error()
+	}
+	return ""
 }
 
 // ofrepBulk serves POST /ofrep/v1/evaluate/flags.
@@ -598,6 +649,9 @@ type ofrepParser struct {
 	pos  int
 	err  string // the first syntax error
 	deep bool   // the error is the nesting limit
+	// decoded reports a string that had escapes or invalid UTF-8 (decoded
+	// by encoding/json): only such a body may hold text that is not Unicode.
+	decoded bool
 }
 
 // request parses the body into rq. An empty body is an empty request.
@@ -928,6 +982,7 @@ func (p *ofrepParser) str() (string, bool) {
 			if plain && (ascii || utf8.ValidString(p.src[start+1:p.pos-1])) {
 				return p.src[start+1 : p.pos-1], true
 			}
+			p.decoded = true
 			var s string
 			if err := json.Unmarshal(p.data[start:p.pos], &s); err != nil {
 				p.pos = start

@@ -433,6 +433,26 @@ func (s *Syncer) loadWorktree() (rejected, err error) {
 	return nil, nil
 }
 
+// Write runs write with the sync lock held, so that no sync interleaves with
+// a write to the followed branch, and serves the snapshot write returns (the
+// revision it moved the branch to) before returning: the write path's
+// commits are served the way every other revision is. write gets the served
+// snapshot (nil before the first publish); returning a nil snapshot serves
+// nothing (a write that changed nothing, or one that went to another branch).
+func (s *Syncer) Write(write func(served *flagrepo.Snapshot) (*flagrepo.Snapshot, error)) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	snap, err := write(s.served)
+	if err != nil || snap == nil {
+		return err
+	}
+	if err := s.publish(snap); err != nil {
+		return err
+	}
+	s.seen = snap.Revision.SHA
+	return nil
+}
+
 // publish hands snap to Publish and records it as served.
 func (s *Syncer) publish(snap *flagrepo.Snapshot) error {
 	if err := s.opts.Publish(snap); err != nil {

@@ -19,7 +19,8 @@
 // A new revision is loaded off to the side (reusing the documents of unchanged
 // blobs) and handed to Publish only when valid; an invalid revision is never
 // published, its problems are kept for Status and logged once. The Syncer
-// never writes to the repository's branches.
+// never writes to the repository's branches: the write path does, inside
+// Write, which serves what it commits.
 package gitsync
 
 import (

@@ -14,31 +14,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/identities"
 )
-
-// logRecorder collects a server's log output.
-type logRecorder struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecorder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logRecorder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // bulkBody is a bulk-identities body of n identities named prefix-i with
 // traits traits each, most of a megabyte for n=100, traits=60.
@@ -116,7 +97,7 @@ func TestBulkIdentitiesClientGoesAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	logs := &logRecorder{}
+	logs := &lockedBuffer{}
 	srv := New(Options{Identities: store, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err := srv.Publish(snap); err != nil {
 		t.Fatal(err)

@@ -223,7 +223,12 @@ func checkIdentifier(field string, id *string) (string, *requestError) {
 		return "", badRequest("%s is required", field)
 	}
 	if err := identities.CheckIdentifier(*id); err != nil {
-		return "", badRequest("%s: %v", field, err)
+		// The store's message begins with "identifier": name the field instead.
+		msg, ok := strings.CutPrefix(err.Error(), "identifier ")
+		if !ok {
+			msg = err.Error()
+		}
+		return "", badRequest("%s %s", field, msg)
 	}
 	return *id, nil
 }

@@ -91,14 +91,14 @@ func TestInvalidUTF8Refused(t *testing.T) {
 func TestControlCharacters(t *testing.T) {
 	f := newFSFixture(t, "")
 	checkRefused(t, f, fsProdServerKey, []inputCase{
-		{"POST", "/api/v1/identities/", `{"identifier": "a\u0000b"}`, `identifier: identifier holds the control character U+0000`},
+		{"POST", "/api/v1/identities/", `{"identifier": "a\u0000b"}`, `identifier holds the control character U+0000`},
 		{"POST", "/api/v1/identities/", `{"identifier": "a\nb"}`, `U+000A`},
 		{"POST", "/api/v1/identities/", `{"identifier": "a\u007f"}`, `U+007F`},
 		{"POST", "/api/v1/identities/", `{"identifier": "u", "traits": [{"trait_key": "k\tx", "trait_value": 1}]}`, `traits[0].trait_key: trait key "k\tx" holds the control character U+0009`},
-		{"POST", "/api/v1/traits/", `{"identity": {"identifier": "\u001fu"}, "trait_key": "k", "trait_value": 1}`, `identity.identifier: identifier holds the control character U+001F`},
-		{"POST", "/api/v1/bulk-identities", `{"data": [{"identifier": "u\r", "traits": []}]}`, `data[0].identifier: identifier holds the control character U+000D`},
+		{"POST", "/api/v1/traits/", `{"identity": {"identifier": "\u001fu"}, "trait_key": "k", "trait_value": 1}`, `identity.identifier holds the control character U+001F`},
+		{"POST", "/api/v1/bulk-identities", `{"data": [{"identifier": "u\r", "traits": []}]}`, `data[0].identifier holds the control character U+000D`},
 		{"POST", "/api/v1/traits/increment-value/", `{"identifier": "u", "trait_key": "\u0000", "increment_by": 1}`, `trait_key: trait key "\x00" holds the control character U+0000`},
-		{"GET", "/api/v1/identities/?identifier=a%00b", "", `identifier query parameter: identifier holds the control character U+0000`},
+		{"GET", "/api/v1/identities/?identifier=a%00b", "", `identifier query parameter holds the control character U+0000`},
 	})
 	storedNothing(t, f, "u", "a\x00b", "\x1fu", "u\r")
 

@@ -118,7 +118,7 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 	}
 	s.current.Store(st)
 	s.metrics.published(snap.Revision.SHA, snap.Revision.Time)
-	s.log.Info("serving revision", "revision", snap.Revision.SHA, "environments", len(models), "features", len(snap.Features))
+	s.log.Debug("published", "revision", snap.Revision.SHA, "environments", len(models), "features", len(snap.Features))
 	return nil
 }
 

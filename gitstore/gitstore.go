@@ -77,7 +77,9 @@ type Repo struct {
 	listed  int                             // the number of files of the last listing; guarded by mu
 	listing atomic.Pointer[[]flagrepo.File] // an array for Snapshot's listings, when no Snapshot is using it
 
-	fetchMu   sync.Mutex      // serialises Fetch (remote.go)
+	refMu sync.Mutex // serialises UpdateRef (updateref.go)
+
+	fetchMu   sync.Mutex      // serialises Fetch and Push (remote.go, push.go)
 	fetchRepo *git.Repository // Fetch's own storage, kept between fetches; guarded by fetchMu
 }
 

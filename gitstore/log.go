@@ -65,13 +65,13 @@ type TreeChange struct {
 // another. It is safe for concurrent use.
 func (r *Repo) DiffTrees(from, to plumbing.Hash) ([]TreeChange, error) {
 	var out []TreeChange
-	if err := r.diffTrees("", from, to, &out); err != nil {
+	if err := r.diffTreesRaw("", from, to, &out); err != nil {
 		return nil, fmt.Errorf("diff trees %s and %s: %w", from, to, err)
 	}
 	return out, nil
 }
 
-func (r *Repo) diffTrees(prefix string, from, to plumbing.Hash, out *[]TreeChange) error {
+func (r *Repo) diffTreesRaw(prefix string, from, to plumbing.Hash, out *[]TreeChange) error {
 	if from == to {
 		return nil
 	}
@@ -112,14 +112,14 @@ func (r *Repo) diffTrees(prefix string, from, to plumbing.Hash, out *[]TreeChang
 		}
 		switch {
 		case c < 0: // only in from
-			err = r.diffEntry(prefix, &ea, nil, out)
+			err = r.diffRawEntry(prefix, &ea, nil, out)
 			okA = false
 		case c > 0: // only in to
-			err = r.diffEntry(prefix, nil, &eb, out)
+			err = r.diffRawEntry(prefix, nil, &eb, out)
 			okB = false
 		default:
 			if ea.hash != eb.hash {
-				err = r.diffEntry(prefix, &ea, &eb, out)
+				err = r.diffRawEntry(prefix, &ea, &eb, out)
 			}
 			okA, okB = false, false
 		}
@@ -129,10 +129,10 @@ func (r *Repo) diffTrees(prefix string, from, to plumbing.Hash, out *[]TreeChang
 	}
 }
 
-// diffEntry records the change of one entry of the same name (and kind: a
+// diffRawEntry records the change of one entry of the same name (and kind: a
 // directory and a file never share a name in Git's order) between two trees;
 // a or b is nil where the entry is absent. A submodule counts as absent.
-func (r *Repo) diffEntry(prefix string, a, b *rawEntry, out *[]TreeChange) error {
+func (r *Repo) diffRawEntry(prefix string, a, b *rawEntry, out *[]TreeChange) error {
 	if a != nil && a.mode == filemode.Submodule {
 		a = nil
 	}
@@ -154,7 +154,7 @@ func (r *Repo) diffEntry(prefix string, a, b *rawEntry, out *[]TreeChange) error
 		if b != nil {
 			to = b.hash
 		}
-		return r.diffTrees(prefix+string(e.name)+"/", from, to, out)
+		return r.diffTreesRaw(prefix+string(e.name)+"/", from, to, out)
 	}
 	var c TreeChange
 	c.Path = prefix + string(e.name)

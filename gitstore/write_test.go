@@ -27,15 +27,6 @@ func commitOpts(parent plumbing.Hash, changes ...FileChange) CommitOptions {
 	return CommitOptions{Parent: parent, Changes: changes, Author: testAuthor, Committer: testCommitter, Message: "production: dark_mode off"}
 }
 
-func head(t *testing.T, r *Repo) plumbing.Hash {
-	t.Helper()
-	h, err := r.Resolve("HEAD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
-
 // TestCommitAsGit writes a commit that modifies, adds (in new nested
 // directories) and deletes files, and checks it with the git binary: fsck
 // --strict is clean, the commit's header and files are what was written, and

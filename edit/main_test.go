@@ -136,4 +136,6 @@ func checkError(t *testing.T, res Result, err error, field string) {
 
 func ptr[T any](v T) *T { return &v }
 
-func value(v flagrepo.Value) flagrepo.OptionalValue { return flagrepo.OptionalValue{Set: true, Value: v} }
+func value(v flagrepo.Value) flagrepo.OptionalValue {
+	return flagrepo.OptionalValue{Set: true, Value: v}
+}

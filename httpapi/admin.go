@@ -1,12 +1,17 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,30 +20,130 @@ import (
 
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitsync"
+	"github.com/gitflags/gitflags/tokens"
 )
 
-// requireAdmin is the one place admin endpoints are authorised: a bearer
-// token (see bearerToken) equal to Options.AdminToken. It writes the error and returns false
-// when the caller is not an admin.
-func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
-	if s.opts.AdminToken == "" {
-		writeDetail(w, http.StatusForbidden, "the admin API is disabled: start the server with GITFLAGS_ADMIN_TOKEN set")
-		return false
+// adminSchemes are the Authorization schemes of an admin token: Flagsmith's
+// Api-Key, Django REST framework's Token, and Bearer.
+var adminSchemes = []string{"Api-Key", "Token", "Bearer"}
+
+// adminChallenge is the WWW-Authenticate header of a 401.
+var adminChallenge = []string{`Api-Key realm="gitflags admin", Token realm="gitflags admin", Bearer realm="gitflags admin"`}
+
+// tokenKey is the request context key of the caller's *tokens.Token.
+type tokenKey struct{}
+
+// admin wraps an admin endpoint: the one place admin requests are
+// authenticated. h runs only for a request with a valid token
+// (Authorization: Api-Key|Token|Bearer <token>) that has the write scope if
+// write is set; callerToken(r) returns that token in h. Otherwise admin
+// answers, as {"detail": ...}:
+//   - 403 when the server has no tokens (the admin API is off);
+//   - 429 with Retry-After when the client's address made too many failed
+//     attempts (it is checked before the token, so that guessing stops),
+//     or, for a write, when the token made too many writes;
+//   - 401 with WWW-Authenticate without a token or with a wrong one (which
+//     counts as a failed attempt of the client's address);
+//   - 403 for a read-only token on a write endpoint.
+//
+// Environments are h's to check, with allowEnvironment, once it knows which
+// environment the request is about.
+func (s *Server) admin(write bool, h httprouter.Handle) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		if s.opts.Tokens == nil {
+			writeDetail(w, http.StatusForbidden, "the admin API is disabled: start the server with GITFLAGS_ADMIN_TOKEN set or a tokens file (--tokens)")
+			return
+		}
+		client := clientKey(r.RemoteAddr)
+		if wait := s.limiter.Blocked(client); wait > 0 {
+			tooMany(w, wait, "too many failed admin token attempts from this address")
+			return
+		}
+		secret, ok := authToken(r, adminSchemes...)
+		if !ok {
+			w.Header()["WWW-Authenticate"] = adminChallenge
+			detail := "admin endpoints need a token: Authorization: Api-Key <token> (or Token <token>, Bearer <token>)"
+			if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" {
+				detail = fmt.Sprintf("the Authorization scheme %q is not accepted: %s", scheme, detail)
+			}
+			writeDetail(w, http.StatusUnauthorized, detail)
+			return
+		}
+		tok, ok := s.opts.Tokens.Lookup(secret)
+		if !ok {
+			s.limiter.Failed(client)
+			w.Header()["WWW-Authenticate"] = adminChallenge
+			writeDetail(w, http.StatusUnauthorized, "invalid admin token")
+			return
+		}
+		if write {
+			if !tok.Write {
+				writeDetail(w, http.StatusForbidden, fmt.Sprintf("token %q is read-only: %s %s needs a token with scope write", tok.Name, r.Method, r.URL.Path))
+				return
+			}
+			if wait := s.limiter.Write(tok); wait > 0 {
+				tooMany(w, wait, fmt.Sprintf("token %q made too many writes", tok.Name))
+				return
+			}
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)), p)
 	}
-	token, ok := bearerToken(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gitflags admin"`)
-		writeDetail(w, http.StatusUnauthorized, "admin endpoints need Authorization: Bearer <admin token>")
+}
+
+// callerToken returns the token of a request that admin let through.
+func callerToken(r *http.Request) *tokens.Token {
+	tok, _ := r.Context().Value(tokenKey{}).(*tokens.Token)
+	return tok
+}
+
+// allowEnvironment reports whether the request's token may read (write
+// false) or write environment env, writing a 403 when it may not. The empty
+// env is what belongs to no one environment: every token may read it, only a
+// write token for all environments may write it (see tokens.Token).
+func allowEnvironment(w http.ResponseWriter, r *http.Request, env string, write bool) bool {
+	tok := callerToken(r)
+	switch {
+	case tok == nil:
+		writeDetail(w, http.StatusUnauthorized, "admin endpoints need a token") // not behind admin: a bug, refused
 		return false
+	case write && tok.CanWrite(env), !write && tok.CanRead(env):
+		return true
+	case write && !tok.Write:
+		writeDetail(w, http.StatusForbidden, fmt.Sprintf("token %q is read-only: %s %s needs a token with scope write", tok.Name, r.Method, r.URL.Path))
+	case env == "":
+		writeDetail(w, http.StatusForbidden, fmt.Sprintf("token %q is limited to the environments %s: %s %s concerns every environment and needs a token for all of them",
+			tok.Name, strings.Join(tok.Environments, ", "), r.Method, r.URL.Path))
+	default:
+		writeDetail(w, http.StatusForbidden, fmt.Sprintf("token %q may not %s environment %q: it is limited to %s", tok.Name, map[bool]string{false: "read", true: "write"}[write], env, strings.Join(tok.Environments, ", ")))
 	}
-	// Hashes of equal length, compared in constant time: neither the
-	// token's bytes nor its length show in the time taken.
-	got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(s.opts.AdminToken))
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		writeDetail(w, http.StatusUnauthorized, "invalid admin token")
-		return false
+	return false
+}
+
+// tooMany writes a 429 whose Retry-After is wait in whole seconds, rounded up.
+func tooMany(w http.ResponseWriter, wait time.Duration, why string) {
+	secs := int64(max(1, (wait+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeDetail(w, http.StatusTooManyRequests, fmt.Sprintf("%s: retry in %ds", why, secs))
+}
+
+// clientKey is what failed attempts are counted by: the client's IP
+// address, or for IPv6 its /64 network (one host usually has all of it).
+// The address is the connection's: X-Forwarded-For is not trusted.
+func clientKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
 	}
-	return true
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // AttachSync gives the admin endpoints the process that follows the flag
@@ -61,9 +166,6 @@ type statusResponse struct {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if !s.requireAdmin(w, r) {
-		return
-	}
 	var resp statusResponse
 	if snap := s.Snapshot(); snap != nil {
 		rev := snap.Revision
@@ -78,7 +180,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 
 // syncNow serves POST /api/v1/sync: fetch or check now.
 func (s *Server) syncNow(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if !s.requireAdmin(w, r) {
+	if !allowEnvironment(w, r, "", true) {
 		return
 	}
 	sy := s.syncer(w)
@@ -94,7 +196,7 @@ func (s *Server) syncNow(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 }
 
 func (s *Server) syncPause(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if !s.requireAdmin(w, r) {
+	if !allowEnvironment(w, r, "", true) {
 		return
 	}
 	if sy := s.syncer(w); sy != nil {
@@ -105,7 +207,7 @@ func (s *Server) syncPause(w http.ResponseWriter, r *http.Request, _ httprouter.
 }
 
 func (s *Server) syncResume(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if !s.requireAdmin(w, r) {
+	if !allowEnvironment(w, r, "", true) {
 		return
 	}
 	if sy := s.syncer(w); sy != nil {

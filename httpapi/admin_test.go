@@ -19,6 +19,7 @@ import (
 	"github.com/gitflags/gitflags"
 	"github.com/gitflags/gitflags/gitstore"
 	"github.com/gitflags/gitflags/gitsync"
+	"github.com/gitflags/gitflags/tokens"
 )
 
 const (
@@ -52,7 +53,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Options{AdminToken: adminToken, WebhookSecret: webhookSecret})
+	srv := New(Options{Tokens: tokens.Admin(adminToken), WebhookSecret: webhookSecret})
 	if err := srv.Publish(snap); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitsync"
 	"github.com/gitflags/gitflags/identities"
+	"github.com/gitflags/gitflags/tokens"
 )
 
 // Server serves the snapshot most recently given to Publish.
@@ -36,15 +37,17 @@ type Server struct {
 	current    atomic.Pointer[state]
 	publishing sync.Mutex // serialises Publish, which updates caches shared with the previous state
 	metrics    *metrics
+	limiter    *tokens.Limiter // admin API rate limits (admin.go)
 }
 
 // Options configure a Server.
 type Options struct {
 	Log        *slog.Logger     // defaults to slog.Default()
 	Identities identities.Store // where traits persist; required for the identity endpoints
-	// AdminToken authorises the admin endpoints (Authorization: Bearer);
-	// empty disables them.
-	AdminToken string
+	// Tokens authorise the admin endpoints (see Server.admin); nil disables
+	// them. TokenLimits rate-limit them (zero fields: tokens.DefaultLimits).
+	Tokens      tokens.Source
+	TokenLimits tokens.Limits
 	// WebhookSecret verifies push webhooks (GitHub's HMAC signature,
 	// GitLab's token); empty disables webhooks.
 	WebhookSecret string
@@ -59,7 +62,7 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &Server{log: opts.Log, identities: opts.Identities, opts: opts}
+	s := &Server{log: opts.Log, identities: opts.Identities, opts: opts, limiter: tokens.NewLimiter(opts.TokenLimits)}
 	s.metrics = newMetrics(s)
 	return s
 }
@@ -155,10 +158,10 @@ func (s *Server) Handler() http.Handler {
 	browser(http.MethodGet, "/api/v1/environment-document/", s.environmentDocument)
 	browser(http.MethodPost, "/api/v1/analytics/flags/", s.analyticsFlags)
 	// Admin and sync (admin.go).
-	handle(http.MethodGet, "/api/v1/status", s.status)
-	handle(http.MethodPost, "/api/v1/sync", s.syncNow)
-	handle(http.MethodPost, "/api/v1/sync/pause", s.syncPause)
-	handle(http.MethodPost, "/api/v1/sync/resume", s.syncResume)
+	handle(http.MethodGet, "/api/v1/status", s.admin(false, s.status))
+	handle(http.MethodPost, "/api/v1/sync", s.admin(true, s.syncNow))
+	handle(http.MethodPost, "/api/v1/sync/pause", s.admin(true, s.syncPause))
+	handle(http.MethodPost, "/api/v1/sync/resume", s.admin(true, s.syncResume))
 	handle(http.MethodPost, "/api/v1/webhooks/:provider", s.webhook)
 	// OFREP (ofrep.go).
 	browser(http.MethodPost, "/ofrep/v1/evaluate/flags", s.ofrepBulk)
@@ -255,11 +258,16 @@ func preflight(methods []string) httprouter.Handle {
 }
 
 // bearerToken returns the token of an "Authorization: Bearer <token>"
-// header. The scheme is matched without regard to case, and any number of
-// spaces may follow it (RFC 9110, sections 11.1 and 11.4).
-func bearerToken(r *http.Request) (string, bool) {
+// header.
+func bearerToken(r *http.Request) (string, bool) { return authToken(r, "Bearer") }
+
+// authToken returns the token of an "Authorization: <scheme> <token>"
+// header whose scheme is one of schemes. The scheme is matched without
+// regard to case, and any number of spaces may follow it (RFC 9110,
+// sections 11.1 and 11.4).
+func authToken(r *http.Request, schemes ...string) (string, bool) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	if !ok || !slices.ContainsFunc(schemes, func(s string) bool { return strings.EqualFold(s, scheme) }) {
 		return "", false
 	}
 	token = strings.TrimLeft(token, " ")

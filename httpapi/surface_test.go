@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/tokens"
 )
 
 // surfaceServer serves the template repository with the admin API enabled.
@@ -118,7 +119,7 @@ var routes = []struct {
 // have, and unknown and almost-known paths: each answer is JSON in the
 // surface's error shape, and a 405 lists the route's methods in Allow.
 func TestEveryErrorIsJSON(t *testing.T) {
-	ts := surfaceServer(t, Options{AdminToken: adminToken})
+	ts := surfaceServer(t, Options{Tokens: tokens.Admin(adminToken)})
 	for _, rt := range routes {
 		if !slices.Contains(rt.methods, "GET") {
 			resp, _ := send(t, "GET", ts.URL+rt.path, "")
@@ -202,7 +203,7 @@ func TestEveryErrorIsJSON(t *testing.T) {
 // TestCORSOnlyForBrowserSurfaces checks which routes carry CORS headers and
 // what their preflights allow.
 func TestCORSOnlyForBrowserSurfaces(t *testing.T) {
-	ts := surfaceServer(t, Options{AdminToken: adminToken, WebhookSecret: webhookSecret})
+	ts := surfaceServer(t, Options{Tokens: tokens.Admin(adminToken), WebhookSecret: webhookSecret})
 	for _, rt := range routes {
 		// A request with the route's first method.
 		resp, _ := send(t, rt.methods[0], ts.URL+rt.path, "", "Origin", "http://example.com",
@@ -278,7 +279,7 @@ func TestCORSOnlyForBrowserSurfaces(t *testing.T) {
 // TestBearerSchemeCaseInsensitive: the Authorization scheme is matched
 // without regard to case (RFC 9110, section 11.1) on the admin API and OFREP.
 func TestBearerSchemeCaseInsensitive(t *testing.T) {
-	ts := surfaceServer(t, Options{AdminToken: adminToken})
+	ts := surfaceServer(t, Options{Tokens: tokens.Admin(adminToken)})
 	for _, tc := range []struct {
 		auth string
 		ok   bool

@@ -51,6 +51,7 @@ func commands() []command {
 		{"validate", "check a flag repository (a working directory or a committed revision)", runValidate},
 		{"init", "create a new flag repository from the template", runInit},
 		{"keygen", "create a server-side environment key and print the hash to commit", runKeygen},
+		{"token", "create an admin API token and print its tokens file entry", runToken},
 		{"version", "print the version", runVersion},
 	}
 }

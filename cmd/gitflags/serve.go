@@ -26,6 +26,7 @@ import (
 	"github.com/gitflags/gitflags/gitsync"
 	"github.com/gitflags/gitflags/httpapi"
 	"github.com/gitflags/gitflags/identities"
+	"github.com/gitflags/gitflags/tokens"
 )
 
 const serveHelp = `Serve the flags of a flag repository over HTTP (Flagsmith SDK API, OFREP),
@@ -62,6 +63,7 @@ type serveConfig struct {
 	SSHPassphrase   string
 	MaxConns        int // request/response connections; 0: derived from the open-file limit
 	MaxStreams      int // streaming connections; 0: likewise
+	Tokens          string
 }
 
 // logLevels are the values of --log-level.
@@ -87,6 +89,7 @@ func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.SSHPassphrase, "ssh-key-passphrase-file", cfg.SSHPassphrase, "`file` whose first line is the passphrase of --ssh-key (re-read on every fetch)")
 	fs.IntVar(&cfg.MaxConns, "max-connections", cfg.MaxConns, "most request/response `connections` held at once; at the cap the longest-idle one is closed for a new one (0: half of the open-file limit left after a reserve of 256, at most 8192)")
 	fs.IntVar(&cfg.MaxStreams, "max-stream-connections", cfg.MaxStreams, "most streaming `connections` (SSE, websockets) held at once, apart from --max-connections (0: the rest of the open-file limit, at most 100000)")
+	fs.StringVar(&cfg.Tokens, "tokens", cfg.Tokens, "admin tokens `file` (JSON; SHA-256 hashes only, made by 'gitflags token create'; re-read when it changes)")
 }
 
 // envName is the environment variable of a flag: GITFLAGS_LOG_FORMAT for
@@ -272,10 +275,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer store.Close()
 
+	var admins tokens.Chain
+	if secret := os.Getenv("GITFLAGS_ADMIN_TOKEN"); secret != "" {
+		admins = append(admins, tokens.Admin(secret))
+	}
+	if cfg.Tokens != "" {
+		f, err := tokens.OpenFile(cfg.Tokens, log)
+		if err != nil {
+			return err
+		}
+		admins = append(admins, f)
+	}
+	var adminTokens tokens.Source // nil: the admin API is off
+	if len(admins) > 0 {
+		adminTokens = admins
+	}
 	lim := connectionLimits(cfg, log)
 	srv := httpapi.New(httpapi.Options{
 		Log: log, Identities: store, Collectors: lim.Collectors(),
-		AdminToken: os.Getenv("GITFLAGS_ADMIN_TOKEN"), WebhookSecret: os.Getenv("GITFLAGS_WEBHOOK_SECRET"),
+		Tokens: adminTokens, WebhookSecret: os.Getenv("GITFLAGS_WEBHOOK_SECRET"),
 	})
 	var served *flagrepo.Snapshot
 	if cloneErr != nil {

@@ -114,7 +114,11 @@ func allowEnvironment(w http.ResponseWriter, r *http.Request, env string, write 
 		writeDetail(w, http.StatusForbidden, fmt.Sprintf("token %q is limited to the environments %s: %s %s concerns every environment and needs a token for all of them",
 			tok.Name, strings.Join(tok.Environments, ", "), r.Method, r.URL.Path))
 	default:
-		writeDetail(w, http.StatusForbidden, fmt.Sprintf("token %q may not %s environment %q: it is limited to %s", tok.Name, map[bool]string{false: "read", true: "write"}[write], env, strings.Join(tok.Environments, ", ")))
+		verb := "read"
+		if write {
+			verb = "write"
+		}
+		writeDetail(w, http.StatusForbidden, fmt.Sprintf("token %q may not %s environment %q: it is limited to %s", tok.Name, verb, env, strings.Join(tok.Environments, ", ")))
 	}
 	return false
 }

@@ -89,7 +89,9 @@ func (l *Limiter) Failed(client string) {
 }
 
 // Write takes one write from t's allowance and returns 0, or, when the
-// allowance is used up, takes nothing and returns how long to wait.
+// allowance is used up, takes nothing and returns how long to wait. The
+// allowance is the token's (its hash), so it survives reloads of its file;
+// Tokens not made by this package share one.
 func (l *Limiter) Write(t *Token) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -36,12 +36,17 @@ type field struct {
 	val *node
 }
 
-// parseJSON reads one JSON value. Duplicate keys and anything after the
-// value are errors.
+// maxDepth bounds the nesting of arrays and objects parseJSON reads: far
+// more than any document of a flag repository needs (segment rules nest at
+// most 16 deep), and little enough stack for any input.
+const maxDepth = 100
+
+// parseJSON reads one JSON value. Duplicate keys, nesting deeper than
+// maxDepth and anything after the value are errors.
 func parseJSON(data []byte) (*node, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	n, err := parseValue(dec, "")
+	n, err := parseValue(dec, "", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +56,7 @@ func parseJSON(data []byte) (*node, error) {
 	return n, nil
 }
 
-func parseValue(dec *json.Decoder, ptr string) (*node, error) {
+func parseValue(dec *json.Decoder, ptr string, depth int) (*node, error) {
 	tok, err := dec.Token()
 	if err == io.EOF {
 		return nil, io.ErrUnexpectedEOF
@@ -69,10 +74,13 @@ func parseValue(dec *json.Decoder, ptr string) (*node, error) {
 	case string:
 		return stringNode(t), nil
 	case json.Delim:
+		if depth == maxDepth {
+			return nil, fmt.Errorf("%s: nested more than %d deep", ptr, maxDepth)
+		}
 		if t == '[' {
 			n := &node{kind: kArray, items: []*node{}}
 			for dec.More() {
-				item, err := parseValue(dec, fmt.Sprintf("%s/%d", ptr, len(n.items)))
+				item, err := parseValue(dec, fmt.Sprintf("%s/%d", ptr, len(n.items)), depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -92,7 +100,7 @@ func parseValue(dec *json.Decoder, ptr string) (*node, error) {
 			if n.get(key) != nil {
 				return nil, fmt.Errorf("%s: duplicate key %q", p, key)
 			}
-			val, err := parseValue(dec, p)
+			val, err := parseValue(dec, p, depth+1)
 			if err != nil {
 				return nil, err
 			}

@@ -62,6 +62,14 @@ func TestParseJSONErrors(t *testing.T) {
 			t.Errorf("%q: no error", in)
 		}
 	}
+	deep := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
+	if _, err := parseJSON([]byte(deep)); err != nil {
+		t.Errorf("%d levels: %v", maxDepth, err)
+	}
+	deep = strings.Repeat("[", 1<<20)
+	if _, err := parseJSON([]byte(deep)); err == nil || !strings.Contains(err.Error(), "nested more than") {
+		t.Errorf("%d levels: %v", 1<<20, err)
+	}
 	_, err := parseJSON([]byte(`{"a": [{"x~/": 1, "x~/": 2}]}`))
 	if err == nil || !strings.Contains(err.Error(), "/a/0/x~0~1") {
 		t.Errorf("duplicate key error %v does not point at /a/0/x~0~1", err)

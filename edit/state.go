@@ -193,7 +193,7 @@ func SetSegmentOverride(snap *flagrepo.Snapshot, files Files, env, feature, segm
 		var names []string
 		for _, j := range moved {
 			list.items[j].set("priority", numberNode(strconv.Itoa(prio[j])), overrideOrder)
-			names = append(names, list.items[j].get("segment").text)
+			names = append(names, orNull(list.items[j].get("segment")).text)
 		}
 		if len(names) > 0 {
 			parts = append(parts, "moved down: "+strings.Join(names, ", "))

@@ -42,9 +42,9 @@ init + first commit, with fresh client keys) and serves it; later starts
 serve that repository. --watch-worktree serves the working directory,
 uncommitted edits included.
 
-Secrets come only from the environment: GITFLAGS_ADMIN_TOKEN enables the
-admin API (status, sync, pause, resume) and GITFLAGS_WEBHOOK_SECRET the
-GitHub/GitLab webhooks. Git credentials are read from files on every fetch.`
+Secrets come only from the environment: GITFLAGS_ADMIN_TOKEN is one
+full-access admin token (more tokens, by SHA-256 hash, in --tokens FILE)
+and GITFLAGS_WEBHOOK_SECRET verifies the GitHub/GitLab webhooks. Git credentials are read from files on every fetch.`
 
 // serveConfig is the server's configuration, from flags, environment and file.
 type serveConfig struct {

@@ -497,3 +497,44 @@ func TestSnapshotReadsThroughFiles(t *testing.T) {
 		t.Error("no error for an unreadable file")
 	}
 }
+
+// FuzzEditState: whatever a state file holds, edits of it return an error or
+// a result, never panic, and a result's files parse.
+func FuzzEditState(f *testing.F) {
+	snap, files := template(f)
+	const path = "environments/production/features/new_checkout.json"
+	f.Add(files[path])
+	f.Add([]byte(`{"segment_overrides": [{"priority": "x"}, 1, {"segment": "beta_users"}], "weights": [], "enabled": "no"}`))
+	f.Add([]byte(`{"segment_overrides": {}, "value": {"a": 1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := files.apply(map[string][]byte{path: data})
+		for _, edit := range []func() (Result, error){
+			func() (Result, error) {
+				return SetFeatureState(snap, m, "production", "new_checkout", State{Enabled: ptr(false), Value: value("x"), Weights: map[string]float64{"express": 1}})
+			},
+			func() (Result, error) {
+				return SetSegmentOverride(snap, m, "production", "new_checkout", "beta_users", Override{Enabled: ptr(false), Priority: ptr(1), Value: value("x"), Weights: map[string]float64{"one_page": 1}})
+			},
+			func() (Result, error) {
+				return SetSegmentOverride(snap, m, "production", "new_checkout", "internal_staff", Override{Enabled: ptr(true)})
+			},
+			func() (Result, error) {
+				return DeleteSegmentOverride(snap, m, "production", "new_checkout", "beta_users")
+			},
+			func() (Result, error) { return DeleteSegment(snap, m, "premium_customers") },
+		} {
+			res, err := edit()
+			if err != nil {
+				continue
+			}
+			for p, data := range res.Changes {
+				if data == nil {
+					continue
+				}
+				if _, err := parseJSON(data); err != nil {
+					t.Fatalf("%s: the edit wrote what does not parse: %v\n%s", p, err, data)
+				}
+			}
+		}
+	})
+}

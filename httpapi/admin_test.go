@@ -16,11 +16,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/object"
+
 	"github.com/gitflags/gitflags"
+	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/gitstore"
 	"github.com/gitflags/gitflags/gitsync"
 	"github.com/gitflags/gitflags/tokens"
 )
+
+// committer is the server's identity in the commits of writes.
+var committer = object.Signature{Name: "gitflags test server", Email: "server@gitflags.test"}
 
 const (
 	adminToken    = "admin-token-for-tests"
@@ -30,9 +36,10 @@ const (
 // adminFixture serves a real local flag repository followed by a real
 // Syncer, with the admin API and webhooks enabled.
 type adminFixture struct {
-	dir string
-	ts  *httptest.Server
-	sy  *gitsync.Syncer
+	dir  string
+	repo *gitstore.Repo
+	ts   *httptest.Server
+	sy   *gitsync.Syncer
 }
 
 func newAdminFixture(t *testing.T) *adminFixture {
@@ -62,12 +69,17 @@ func newAdminFixture(t *testing.T) *adminFixture {
 		t.Fatal(err)
 	}
 	srv.AttachSync(sy)
+	wr, err := commits.New(commits.Options{Repo: repo, Sync: sy, Committer: committer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AttachWriter(wr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = sy.Run(ctx) }()
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); cancel(); <-done })
-	return &adminFixture{dir: dir, ts: ts, sy: sy}
+	return &adminFixture{dir: dir, repo: repo, ts: ts, sy: sy}
 }
 
 func (f *adminFixture) do(t *testing.T, method, path, token string, body []byte, headers map[string]string) (int, []byte) {

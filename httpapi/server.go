@@ -21,6 +21,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitsync"
@@ -34,6 +35,7 @@ type Server struct {
 	identities identities.Store
 	opts       Options
 	sync       atomic.Pointer[gitsync.Syncer] // see AttachSync
+	writer     atomic.Pointer[commits.Writer] // see AttachWriter
 	current    atomic.Pointer[state]
 	publishing sync.Mutex // serialises Publish, which updates caches shared with the previous state
 	metrics    *metrics

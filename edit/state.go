@@ -25,6 +25,11 @@ type State struct {
 // fields whose effective value changes are written: asking for what the
 // environment already serves changes nothing (a Result without Changes whose
 // Summary ends in "no change").
+//
+// Values have the feature's type: the type (string, integer or boolean) of
+// its default value. A feature whose default value is absent or null takes
+// any value; a typed feature refuses values of another type and null. The
+// same rule holds for segment overrides and variants.
 func SetFeatureState(snap *flagrepo.Snapshot, files Files, env, feature string, s State) (Result, error) {
 	if _, err := lookupEnvironment(snap, env); err != nil {
 		return Result{}, err

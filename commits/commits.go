@@ -122,7 +122,9 @@ type Request struct {
 	// with ErrStale when the branch head is another.
 	IfMatch string
 	// Propose sends the commit to a new branch, Proposal names it
-	// (gitflags/<Proposal>-<short id>), instead of the served branch.
+	// (gitflags/<Proposal>-<short id>), instead of the served branch. A
+	// write that affects an environment with review_required is proposed
+	// whatever Propose says.
 	Propose  bool
 	Proposal string
 }
@@ -135,6 +137,26 @@ type Result struct {
 	// Proposed writes: the branch made, and for GitHub and GitLab remotes
 	// the URL that opens a pull (merge) request from it.
 	Branch, URL string
+	// Review names the environment with review_required that sent the
+	// write to a proposal branch, when the caller did not ask for one.
+	Review string
+}
+
+// reviewRequired returns an environment with review_required that changes
+// affect, or "": one whose own files change, or any such environment when
+// what every environment shares changes (features, segments, settings).
+func reviewRequired(snap *flagrepo.Snapshot, changes map[string][]byte) string {
+	for _, env := range snap.EnvironmentKeys() {
+		if !snap.Environments[env].ReviewRequired {
+			continue
+		}
+		for p := range changes {
+			if !strings.HasPrefix(p, "environments/") || strings.HasPrefix(p, "environments/"+env+"/") {
+				return env
+			}
+		}
+	}
+	return ""
 }
 
 // Write applies req: see the package documentation. It returns when the
@@ -219,6 +241,9 @@ func (w *Writer) attempt(ctx context.Context, req Request, served *flagrepo.Snap
 	res := Result{Revision: head.String(), Summary: change.Summary}
 	if len(change.Changes) == 0 {
 		return res, nil, nil
+	}
+	if env := reviewRequired(base, change.Changes); env != "" && !req.Propose {
+		req.Propose, res.Review = true, env
 	}
 	author := req.Author
 	if author.When.IsZero() {

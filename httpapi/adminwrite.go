@@ -64,14 +64,7 @@ func (s *Server) commitWrite(w http.ResponseWriter, r *http.Request, target writ
 		writeDetail(w, http.StatusBadRequest, fmt.Sprintf("query parameter \"propose\": %q is not true or false", v))
 		return commits.Result{}, false
 	}
-	if st := s.current.Load(); st != nil && target.env != "" {
-		if env := st.snap.Environments[target.env]; env != nil && env.ReviewRequired {
-			req.Propose = true
-		}
-	}
-	if req.Propose {
-		req.Proposal = proposalName(target)
-	}
+	req.Proposal = proposalName(target) // used when the write is proposed (asked, or review_required)
 	res, err := writer.Write(r.Context(), req)
 	if err != nil {
 		s.writeFailed(w, r, err)

@@ -1,7 +1,6 @@
 package gitstore
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -300,19 +298,20 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 	if err != nil {
 		return nil, err
 	}
+	locked := true
 	defer func() {
-		lock.Close()
-		os.Remove(lock.Name())
+		if locked { // not renamed into place: remove it
+			lock.Close()
+			os.Remove(lock.Name())
+		}
 	}()
 	before, err := os.ReadFile(indexPath)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read the index: %w", err)
 	}
-	idx := &index.Index{Version: 2}
-	if len(before) > 0 {
-		if err := index.NewDecoder(bytes.NewReader(before)).Decode(idx); err != nil {
-			return nil, fmt.Errorf("read the index %s: %w", indexPath, err)
-		}
+	idx, err := parseIndex(before)
+	if err != nil {
+		return nil, fmt.Errorf("read the index %s: %w", indexPath, err)
 	}
 
 	var dirty []string
@@ -339,7 +338,7 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 		}
 	}
 	changed := make(map[string]bool, len(changes))
-	var added []*index.Entry
+	var added []newIndexEntry
 	for _, c := range changes {
 		changed[c.path] = true
 		if err := r.checkout(root, c.path, c.to); err != nil {
@@ -354,19 +353,9 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 			undo()
 			return nil, err
 		}
-		added = append(added, &index.Entry{
-			Name: c.path, Hash: c.to.Hash, Mode: c.to.Mode,
-			CreatedAt: fi.ModTime(), ModifiedAt: fi.ModTime(), Size: uint32(fi.Size()),
-		})
+		added = append(added, newIndexEntry{name: c.path, hash: c.to.Hash, mode: c.to.Mode, size: fi.Size(), mtime: fi.ModTime()})
 	}
-	idx.Entries = slices.DeleteFunc(idx.Entries, func(e *index.Entry) bool { return changed[e.Name] })
-	idx.Entries = append(idx.Entries, added...)
-	idx.Cache = nil // the cached trees of changed directories are stale
-	var buf bytes.Buffer
-	err = index.NewEncoder(&buf).Encode(idx)
-	if err == nil {
-		err = writeSync(lock, buf.Bytes())
-	}
+	err = writeSync(lock, idx.replace(changed, added))
 	if err == nil {
 		err = os.Rename(lock.Name(), indexPath)
 	}
@@ -374,6 +363,7 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 		undo()
 		return nil, fmt.Errorf("write the index: %w", err)
 	}
+	locked = false
 	return undo, nil
 }
 
@@ -413,18 +403,18 @@ func (r *Repo) diffCommits(a, b plumbing.Hash, out *[]treeChange) error {
 
 // isDirty reports whether path c.path differs from c.from (nil: absent) in
 // the index idx or in the work tree at root.
-func isDirty(root string, idx *index.Index, c treeChange) (bool, error) {
-	i, _ := slices.BinarySearchFunc(idx.Entries, c.path, func(e *index.Entry, p string) int { return strings.Compare(e.Name, p) })
-	n := 0
-	for j := i; j < len(idx.Entries) && idx.Entries[j].Name == c.path; j++ {
-		e := idx.Entries[j]
-		if c.from == nil || e.Stage != 0 /* go-git's index.Merged is 1, wrongly */ || e.Hash != c.from.Hash || e.Mode != c.from.Mode {
+func isDirty(root string, idx *gitIndex, c treeChange) (bool, error) {
+	entries := idx.lookup(c.path)
+	if c.from == nil && len(entries) > 0 {
+		return true, nil
+	}
+	if c.from != nil {
+		if len(entries) != 1 {
 			return true, nil
 		}
-		n++
-	}
-	if c.from != nil && n != 1 {
-		return true, nil
+		if e := entries[0]; e.stage != 0 || e.hash != c.from.Hash || e.mode != c.from.Mode {
+			return true, nil
+		}
 	}
 	full := filepath.Join(root, filepath.FromSlash(c.path))
 	fi, err := os.Lstat(full)

@@ -338,3 +338,53 @@ func TestUpdateRefPackedRefs(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateRefIndexVersions: an index of version 3 (an intent-to-add entry
+// has extended flags) keeps its other entries; version 4 is refused with a
+// clear error and nothing moves.
+func TestUpdateRefIndexVersions(t *testing.T) {
+	dir, sha := newRepo(t, minimal)
+	r := open(t, dir)
+	base := plumbing.NewHash(sha)
+	writeFiles(t, dir, map[string]string{"zz/later.txt": "later\n"})
+	gittest.Run(t, dir, "add", "-N", "zz/later.txt")
+	if v := indexVersion(t, dir); v != 3 {
+		t.Fatalf("index version %d, want 3", v)
+	}
+	c := commitFile(t, r, base, "features/a.json", "{}\n")
+	if err := r.UpdateRef(mainRef, c, base); err != nil {
+		t.Fatal(err)
+	}
+	if st := gittest.Run(t, dir, "status", "--porcelain"); st != "A zz/later.txt" {
+		t.Errorf("git status: %q", st)
+	}
+	if got := gittest.Run(t, dir, "ls-files"); got != "README.md\nenvironments/production/environment.json\nenvironments/production/features/banner.json\nenvironments/production/features/dark_mode.json\nfeatures/a.json\nfeatures/banner.json\nfeatures/dark_mode.json\ngitflags.json\nsegments/beta.json\nzz/later.txt" {
+		t.Errorf("git ls-files:\n%s", got)
+	}
+
+	gittest.Run(t, dir, "update-index", "--index-version", "4")
+	c2 := commitFile(t, r, c, "features/b.json", "{}\n")
+	if err := r.UpdateRef(mainRef, c2, c); err == nil || !strings.Contains(err.Error(), "index version 4") {
+		t.Errorf("index version 4: %v", err)
+	}
+	if got := revParse(t, dir, "main"); got != c.String() {
+		t.Errorf("main moved to %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "features", "b.json")); err == nil {
+		t.Error("the work tree was changed")
+	}
+	for _, lock := range []string{"index.lock", "refs/heads/main.lock"} {
+		if _, err := os.Stat(filepath.Join(dir, ".git", lock)); !os.IsNotExist(err) {
+			t.Errorf("%s left behind: %v", lock, err)
+		}
+	}
+}
+
+func indexVersion(t *testing.T, dir string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, ".git", "index"))
+	if err != nil || len(data) < 8 {
+		t.Fatalf("read the index: %v", err)
+	}
+	return int(data[7])
+}

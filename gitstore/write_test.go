@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/gitflags/gitflags/repogen"
 	"github.com/gitflags/gitflags/repogen/gittest"
 )
 
@@ -255,5 +257,59 @@ func TestReadFile(t *testing.T) {
 	}
 	if _, err := r.ReadFile(h, "../x"); err == nil || errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadFile of a bad path: %v", err)
+	}
+}
+
+// BenchmarkCommitLarge writes a commit changing one file of the 10,000-feature
+// repository and moves the branch to it (Commit and UpdateRef, with fsync),
+// in a bare clone and in a work tree (where the file and the index of 41,000
+// entries are updated too). Only the trees along the changed path are read
+// and written.
+func BenchmarkCommitLarge(b *testing.B) {
+	loose, packed, _ := largeRepos(b)
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"bare", []string{"clone", "-q", "--bare", "--local", packed}},
+		{"worktree", []string{"clone", "-q", "--local", loose}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			dir := filepath.Join(b.TempDir(), "repo")
+			if _, err := gittest.Output(filepath.Dir(dir), append(c.args, dir)...); err != nil {
+				b.Fatal(err)
+			}
+			r, err := Open(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			cur, err := r.Resolve("refs/heads/main")
+			if err != nil {
+				b.Fatal(err)
+			}
+			path := "environments/production/features/" + repogen.FeatureKey(42) + ".json"
+			b.ReportAllocs()
+			var times []time.Duration
+			for i := 0; b.Loop(); i++ {
+				start := time.Now()
+				next, err := r.Commit(commitOpts(cur, FileChange{Path: path, Data: fmt.Appendf(nil, "{\n  \"enabled\": %t\n}\n", i%2 == 0)}))
+				if err == nil {
+					err = r.UpdateRef("refs/heads/main", next, cur)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(start))
+				cur = next
+			}
+			b.StopTimer()
+			reportPercentiles(b, times)
+			if c.name == "worktree" {
+				if st, err := gittest.Output(dir, "status", "--porcelain"); err != nil || st != "" {
+					b.Fatalf("git status: %q, %v", st, err)
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package gitstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -12,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/gitflags/gitflags/repogen"
 	"github.com/gitflags/gitflags/repogen/gittest"
 )
 
@@ -266,4 +269,49 @@ func TestPushDeclined(t *testing.T) {
 		t.Fatalf("push declined by a hook: %v", err)
 	}
 	t.Log(err)
+}
+
+// BenchmarkPushLarge commits one file change on the 10,000-feature repository
+// and pushes it to a bare remote over file:// (Commit, UpdateRef, Push).
+func BenchmarkPushLarge(b *testing.B) {
+	_, packed, _ := largeRepos(b)
+	root := b.TempDir()
+	remote := filepath.Join(root, "remote.git")
+	if _, err := gittest.Output(root, "clone", "-q", "--bare", "--local", packed, remote); err != nil {
+		b.Fatal(err)
+	}
+	r, err := Clone(context.Background(), "file://"+remote, filepath.Join(root, "clone"), RemoteOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	cur, err := r.Resolve(RemoteRef("main"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.UpdateRef(mainRef, cur, plumbing.ZeroHash); err != nil {
+		b.Fatal(err)
+	}
+	path := "environments/production/features/" + repogen.FeatureKey(42) + ".json"
+	var times []time.Duration
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		next, err := r.Commit(commitOpts(cur, FileChange{Path: path, Data: fmt.Appendf(nil, "{\n  \"enabled\": %t\n}\n", i%2 == 0)}))
+		if err == nil {
+			err = r.UpdateRef(mainRef, next, cur)
+		}
+		if err == nil {
+			err = r.Push(context.Background(), mainRef, mainRef, RemoteOptions{})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+		cur = next
+	}
+	b.StopTimer()
+	reportPercentiles(b, times)
+	if got, err := gittest.Output(remote, "rev-parse", "main"); err != nil || got != cur.String() {
+		b.Fatalf("remote main at %s, %v; pushed %s", got, err, cur)
+	}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/gitstore"
 	"github.com/gitflags/gitflags/gitsync"
-	"github.com/gitflags/gitflags/tokens"
 )
 
 // committer is the server's identity in the commits of writes.
@@ -60,7 +59,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Options{Tokens: tokens.Admin(adminToken), WebhookSecret: webhookSecret})
+	srv := New(Options{Tokens: testTokenSource(t), WebhookSecret: webhookSecret})
 	if err := srv.Publish(snap); err != nil {
 		t.Fatal(err)
 	}

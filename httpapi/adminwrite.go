@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -121,4 +124,26 @@ func (s *Server) writeFailed(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.Error("write failed", "path", r.URL.Path, "error", err)
 		writeDetail(w, http.StatusInternalServerError, "the write failed: "+err.Error())
 	}
+}
+
+// readAdminBody reads and decodes the JSON body of an admin request into v,
+// strictly: an unknown field is an error naming it. On failure it has
+// written the 400 (or 413) and returns false.
+func readAdminBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	data, rerr := readBody(w, r)
+	if rerr == nil {
+		rerr = decodeJSON(data, v)
+	}
+	if rerr == nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(reflect.New(reflect.TypeOf(v).Elem()).Interface()); err != nil {
+			rerr = badRequest("invalid request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+	}
+	if rerr != nil {
+		writeDetail(w, rerr.status, rerr.msg)
+		return false
+	}
+	return true
 }

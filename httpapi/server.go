@@ -165,6 +165,10 @@ func (s *Server) Handler() http.Handler {
 	handle(http.MethodPost, "/api/v1/sync/pause", s.admin(true, s.syncPause))
 	handle(http.MethodPost, "/api/v1/sync/resume", s.admin(true, s.syncResume))
 	handle(http.MethodPost, "/api/v1/webhooks/:provider", s.webhook)
+	// Flagsmith's experimental update-flag endpoints (experimental.go).
+	handle(http.MethodPost, "/api/experiments/environments/:environment/update-flag-v1/", s.admin(true, s.updateFlagV1))
+	handle(http.MethodPost, "/api/experiments/environments/:environment/update-flag-v2/", s.admin(true, s.updateFlagV2))
+	handle(http.MethodPost, "/api/experiments/environments/:environment/delete-segment-override/", s.admin(true, s.deleteSegmentOverride))
 	// OFREP (ofrep.go).
 	browser(http.MethodPost, "/ofrep/v1/evaluate/flags", s.ofrepBulk)
 	browser(http.MethodPost, "/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)

@@ -66,7 +66,7 @@ type updateFlagV2 struct {
 }
 
 type deleteOverride struct {
-	Feature featureRef `json:"feature"`
+	Feature featureRef  `json:"feature"`
 	Segment *segmentRef `json:"segment"`
 }
 

@@ -20,6 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/connlimit"
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitstore"
@@ -324,6 +327,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	snap := srv.Snapshot()
 	srv.AttachSync(sy)
+	if !cfg.WatchWorktree {
+		wr, err := commits.New(commits.Options{Repo: repo, Sync: sy, Branch: cfg.Branch, Remote: remote, Auth: auth, Committer: serverCommitter()})
+		if err != nil {
+			log.Warn("admin API writes are off", "error", err)
+		} else {
+			srv.AttachWriter(wr)
+		}
+	}
 	syncCtx, stopSync := context.WithCancel(ctx)
 	syncDone := make(chan struct{})
 	go func() {
@@ -388,6 +399,16 @@ func connectionLimits(cfg serveConfig, log *slog.Logger) *connlimit.Limiter {
 			"request", conns, "stream", streams, "open_files", files)
 	}
 	return lim
+}
+
+// serverCommitter is the committer of the admin API's commits (their author
+// is the caller): gitflags <gitflags@HOST>.
+func serverCommitter() object.Signature {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return object.Signature{Name: "gitflags", Email: "gitflags@" + host}
 }
 
 // lastFetched loads the revision an existing clone fetched last.

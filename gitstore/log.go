@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -64,22 +65,79 @@ type TreeChange struct {
 // are not detected: a renamed file is removed at one path and added at
 // another. It is safe for concurrent use.
 func (r *Repo) DiffTrees(from, to plumbing.Hash) ([]TreeChange, error) {
+	return diffTrees(r.treeBytes, from, to)
+}
+
+func diffTrees(read func(plumbing.Hash) ([]byte, error), from, to plumbing.Hash) ([]TreeChange, error) {
 	var out []TreeChange
-	if err := r.diffTreesRaw("", from, to, &out); err != nil {
+	if err := diffTreesRaw(read, "", from, to, &out); err != nil {
 		return nil, fmt.Errorf("diff trees %s and %s: %w", from, to, err)
 	}
 	return out, nil
 }
 
-func (r *Repo) diffTreesRaw(prefix string, from, to plumbing.Hash, out *[]TreeChange) error {
+// differCache is the size of a TreeDiffer's object cache. Walking a history
+// commit by commit reads each new version of a directory as a delta of the
+// previous one: the cache must hold the previous versions of the directories
+// that change in turn (a directory of 10,000 files is about 600 KB), or every
+// read resolves a whole delta chain again.
+const differCache = 64 * cache.MiByte
+
+// A TreeDiffer diffs trees as DiffTrees does, through an object storage and
+// cache of its own, sized for walking a long history in order: there the
+// shared cache of a Repo is too small (and a walk would evict what the
+// snapshot loads need). It is not safe for concurrent use; Close releases
+// its files and memory.
+type TreeDiffer struct {
+	st   *filesystem.Storage
+	last map[plumbing.Hash][]byte // the trees the previous DiffTrees read
+}
+
+// NewTreeDiffer returns a TreeDiffer reading r's objects.
+func (r *Repo) NewTreeDiffer() *TreeDiffer {
+	return &TreeDiffer{st: filesystem.NewStorageWithOptions(r.dotgit, cache.NewObjectLRU(differCache), filesystem.Options{
+		KeepDescriptors:      true,
+		LargeObjectThreshold: largeObject,
+	})}
+}
+
+// DiffTrees is Repo.DiffTrees. The trees it reads are kept until the next
+// call, which takes them from there: walking a history, the old side of a
+// commit's diff is the new side of its parent's.
+func (d *TreeDiffer) DiffTrees(from, to plumbing.Hash) ([]TreeChange, error) {
+	read := map[plumbing.Hash][]byte{}
+	changes, err := diffTrees(func(h plumbing.Hash) ([]byte, error) {
+		data, ok := d.last[h]
+		if !ok {
+			var err error
+			if data, err = readTreeBytes(d.st, h); err != nil {
+				return nil, err
+			}
+		}
+		read[h] = data
+		return data, nil
+	}, from, to)
+	d.last = read
+	return changes, err
+}
+
+// Close releases the TreeDiffer's files.
+func (d *TreeDiffer) Close() error {
+	if err := d.st.Close(); err != nil {
+		return fmt.Errorf("close tree differ: %w", err)
+	}
+	return nil
+}
+
+func diffTreesRaw(read func(plumbing.Hash) ([]byte, error), prefix string, from, to plumbing.Hash, out *[]TreeChange) error {
 	if from == to {
 		return nil
 	}
-	a, err := r.treeBytes(from)
+	a, err := read(from)
 	if err != nil {
 		return err
 	}
-	b, err := r.treeBytes(to)
+	b, err := read(to)
 	if err != nil {
 		return err
 	}
@@ -112,14 +170,14 @@ func (r *Repo) diffTreesRaw(prefix string, from, to plumbing.Hash, out *[]TreeCh
 		}
 		switch {
 		case c < 0: // only in from
-			err = r.diffRawEntry(prefix, &ea, nil, out)
+			err = diffRawEntry(read, prefix, &ea, nil, out)
 			okA = false
 		case c > 0: // only in to
-			err = r.diffRawEntry(prefix, nil, &eb, out)
+			err = diffRawEntry(read, prefix, nil, &eb, out)
 			okB = false
 		default:
 			if ea.hash != eb.hash {
-				err = r.diffRawEntry(prefix, &ea, &eb, out)
+				err = diffRawEntry(read, prefix, &ea, &eb, out)
 			}
 			okA, okB = false, false
 		}
@@ -132,7 +190,7 @@ func (r *Repo) diffTreesRaw(prefix string, from, to plumbing.Hash, out *[]TreeCh
 // diffRawEntry records the change of one entry of the same name (and kind: a
 // directory and a file never share a name in Git's order) between two trees;
 // a or b is nil where the entry is absent. A submodule counts as absent.
-func (r *Repo) diffRawEntry(prefix string, a, b *rawEntry, out *[]TreeChange) error {
+func diffRawEntry(read func(plumbing.Hash) ([]byte, error), prefix string, a, b *rawEntry, out *[]TreeChange) error {
 	if a != nil && a.mode == filemode.Submodule {
 		a = nil
 	}
@@ -154,7 +212,7 @@ func (r *Repo) diffRawEntry(prefix string, a, b *rawEntry, out *[]TreeChange) er
 		if b != nil {
 			to = b.hash
 		}
-		return r.diffTreesRaw(prefix+string(e.name)+"/", from, to, out)
+		return diffTreesRaw(read, prefix+string(e.name)+"/", from, to, out)
 	}
 	var c TreeChange
 	c.Path = prefix + string(e.name)
@@ -229,24 +287,39 @@ func (e *rawEntry) after(n int) int {
 	return 0
 }
 
-// treeBytes reads the raw content of tree h; nil for the zero hash.
+// treeBytes reads the raw content of tree h through the readers' pool; nil
+// for the zero hash.
 func (r *Repo) treeBytes(h plumbing.Hash) ([]byte, error) {
 	if h.IsZero() {
 		return nil, nil
 	}
-	var data []byte
-	err := r.withObject(plumbing.TreeObject, h, func(o plumbing.EncodedObject) error {
-		rd, err := o.Reader()
-		if err != nil {
-			return err
-		}
-		data = make([]byte, o.Size())
-		_, err = io.ReadFull(rd, data)
-		if cerr := rd.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	})
+	s, err := r.acquire()
+	if err != nil {
+		return nil, fmt.Errorf("read tree %s: %w", h, err)
+	}
+	defer r.release(s)
+	return readTreeBytes(s, h)
+}
+
+// readTreeBytes reads the raw content of tree h from s; nil for the zero
+// hash.
+func readTreeBytes(s *filesystem.Storage, h plumbing.Hash) ([]byte, error) {
+	if h.IsZero() {
+		return nil, nil
+	}
+	o, err := encodedObject(s, plumbing.TreeObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("read tree %s: %w", h, err)
+	}
+	rd, err := o.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("read tree %s: %w", h, err)
+	}
+	data := make([]byte, o.Size())
+	_, err = io.ReadFull(rd, data)
+	if cerr := rd.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read tree %s: %w", h, err)
 	}

@@ -93,16 +93,27 @@ func TestDiffTreesMatchesGit(t *testing.T) {
 	gittest.Run(t, dir, "commit", "-q", "-m", "many changes")
 
 	r := open(t, dir)
+	// A TreeDiffer gives the same answers, also when it takes trees from
+	// its previous call.
+	differ := r.NewTreeDiffer()
+	defer differ.Close()
 	revs := []string{"HEAD~2", "HEAD~1", "HEAD"}
 	for _, from := range revs {
 		for _, to := range revs {
+			want := gitDiffTree(t, dir, from, to)
 			got, err := r.DiffTrees(treeOf(t, r, from), treeOf(t, r, to))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := gitDiffTree(t, dir, from, to)
 			if !slices.Equal(got, want) {
 				t.Errorf("DiffTrees(%s, %s):\n got %v\nwant %v", from, to, got, want)
+			}
+			got, err = differ.DiffTrees(treeOf(t, r, from), treeOf(t, r, to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("TreeDiffer.DiffTrees(%s, %s):\n got %v\nwant %v", from, to, got, want)
 			}
 		}
 	}

@@ -114,6 +114,8 @@ func (ix *Index) Update(ctx context.Context, head plumbing.Hash) error {
 	if fork >= 0 {
 		parent = ix.trees[fork]
 	}
+	differ := ix.repo.NewTreeDiffer()
+	defer differ.Close()
 	var done []indexed
 	for i := len(todo) - 1; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
@@ -121,7 +123,7 @@ func (ix *Index) Update(ctx context.Context, head plumbing.Hash) error {
 			return fmt.Errorf("history: index %s: %w", head, err)
 		}
 		c := todo[i]
-		cs, err := ix.diff(parent, c.Tree)
+		cs, err := ix.diff(differ, parent, c.Tree)
 		if err != nil {
 			ix.publish(done)
 			return fmt.Errorf("history: index commit %s: %w", c.SHA, err)
@@ -212,8 +214,8 @@ func cut(l []int, n int) []int {
 }
 
 // diff lists the documents that differ between two trees.
-func (ix *Index) diff(from, to plumbing.Hash) ([]*change, error) {
-	tcs, err := ix.repo.DiffTrees(from, to)
+func (ix *Index) diff(differ *gitstore.TreeDiffer, from, to plumbing.Hash) ([]*change, error) {
+	tcs, err := differ.DiffTrees(from, to)
 	if err != nil {
 		return nil, err
 	}

@@ -316,6 +316,10 @@ func (w *Writer) propose(ctx context.Context, name string, commit plumbing.Hash)
 		if err := w.push(ctx, commit, ref); err != nil {
 			return "", "", err
 		}
+		// Kept in the clone too, so that Proposals lists it.
+		if err := w.opts.Repo.SetRef(ref, commit); err != nil {
+			return "", "", err
+		}
 	} else if err := w.opts.Repo.UpdateRef(ref, commit, plumbing.ZeroHash); err != nil {
 		return "", "", fmt.Errorf("create branch %s: %w", branch, err)
 	}

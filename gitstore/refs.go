@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -31,4 +32,50 @@ func (r *Repo) SetRef(name plumbing.ReferenceName, commit plumbing.Hash) error {
 		return fmt.Errorf("set %s in %s: %w", name, r.path, err)
 	}
 	return nil
+}
+
+// Branches returns the branches whose names begin with prefix (such as
+// "gitflags/"), with the commit each points at, by name.
+func (r *Repo) Branches(prefix string) (map[string]plumbing.Hash, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	refs, err := r.repo.Storer.IterReferences()
+	if err != nil {
+		return nil, fmt.Errorf("list branches of %s: %w", r.path, err)
+	}
+	defer refs.Close()
+	out := map[string]plumbing.Hash{}
+	err = refs.ForEach(func(ref *plumbing.Reference) error {
+		if ref.Name().IsBranch() && ref.Type() == plumbing.HashReference && strings.HasPrefix(ref.Name().Short(), prefix) {
+			out[ref.Name().Short()] = ref.Hash()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list branches of %s: %w", r.path, err)
+	}
+	return out, nil
+}
+
+// MergeBase returns a best common ancestor of commits a and b, or the zero
+// hash when they share no history.
+func (r *Repo) MergeBase(a, b plumbing.Hash) (plumbing.Hash, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ca, err := r.repo.CommitObject(a)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("merge base: %w", err)
+	}
+	cb, err := r.repo.CommitObject(b)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("merge base: %w", err)
+	}
+	bases, err := ca.MergeBase(cb)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("merge base of %s and %s: %w", a, b, err)
+	}
+	if len(bases) == 0 {
+		return plumbing.ZeroHash, nil
+	}
+	return bases[0].Hash, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/gitstore"
 	"github.com/gitflags/gitflags/gitsync"
+	"github.com/gitflags/gitflags/history"
 )
 
 // committer is the server's identity in the commits of writes.
@@ -73,6 +74,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 		t.Fatal(err)
 	}
 	srv.AttachWriter(wr)
+	srv.AttachHistory(history.New(repo))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = sy.Run(ctx) }()

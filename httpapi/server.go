@@ -25,6 +25,7 @@ import (
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitsync"
+	"github.com/gitflags/gitflags/history"
 	"github.com/gitflags/gitflags/identities"
 	"github.com/gitflags/gitflags/tokens"
 )
@@ -36,6 +37,7 @@ type Server struct {
 	opts       Options
 	sync       atomic.Pointer[gitsync.Syncer] // see AttachSync
 	writer     atomic.Pointer[commits.Writer] // see AttachWriter
+	history    atomic.Pointer[history.Index]  // see AttachHistory
 	current    atomic.Pointer[state]
 	publishing sync.Mutex // serialises Publish, which updates caches shared with the previous state
 	metrics    *metrics
@@ -165,6 +167,9 @@ func (s *Server) Handler() http.Handler {
 	handle(http.MethodPost, "/api/v1/sync/pause", s.admin(true, s.syncPause))
 	handle(http.MethodPost, "/api/v1/sync/resume", s.admin(true, s.syncResume))
 	handle(http.MethodPost, "/api/v1/webhooks/:provider", s.webhook)
+	// gitflags' own admin endpoints: history (history.go), proposals (proposals.go).
+	handle(http.MethodGet, "/api/v1/history", s.admin(false, s.historyPage))
+	handle(http.MethodGet, "/api/v1/proposals", s.admin(false, s.proposals))
 	// Flagsmith's experimental update-flag endpoints (experimental.go).
 	handle(http.MethodPost, "/api/experiments/environments/:environment/update-flag-v1/", s.admin(true, s.updateFlagV1))
 	handle(http.MethodPost, "/api/experiments/environments/:environment/update-flag-v2/", s.admin(true, s.updateFlagV2))

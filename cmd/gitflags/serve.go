@@ -27,6 +27,7 @@ import (
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitstore"
 	"github.com/gitflags/gitflags/gitsync"
+	"github.com/gitflags/gitflags/history"
 	"github.com/gitflags/gitflags/httpapi"
 	"github.com/gitflags/gitflags/identities"
 	"github.com/gitflags/gitflags/tokens"
@@ -334,6 +335,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		} else {
 			srv.AttachWriter(wr)
 		}
+		srv.AttachHistory(history.New(repo))
 	}
 	syncCtx, stopSync := context.WithCancel(ctx)
 	syncDone := make(chan struct{})

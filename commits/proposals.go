@@ -109,4 +109,3 @@ func (w *Writer) describe(p *Proposal, base, tip plumbing.Hash) error {
 	}
 	return nil
 }
-

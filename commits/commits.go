@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -69,6 +70,10 @@ type Options struct {
 	Attempts, Queue int
 	// PushTimeout bounds one push (default 60 s).
 	PushTimeout time.Duration
+	// OfflineWrites lets a write go on when the remote cannot be reached: it
+	// is committed in the clone, served, and pushed later (offline.go).
+	// Without it such a write fails, wrapping gitstore.ErrRemoteUnavailable.
+	OfflineWrites bool
 }
 
 // Writer writes to one repository, one write at a time.
@@ -77,6 +82,9 @@ type Writer struct {
 	branch string // the branch written, e.g. main
 	queue  chan struct{}
 	turn   chan struct{} // held by the running write
+
+	mu     sync.Mutex
+	status Status // Branch and Kept are kept up to date by Status
 }
 
 // New returns a Writer for opts.
@@ -140,6 +148,9 @@ type Result struct {
 	// Review names the environment with review_required that sent the
 	// write to a proposal branch, when the caller did not ask for one.
 	Review string
+	// Unpushed is the number of commits waiting for the remote, this one
+	// included, when the remote could not be reached (OfflineWrites).
+	Unpushed int
 }
 
 // reviewRequired returns an environment with review_required that changes
@@ -185,9 +196,14 @@ func (w *Writer) Write(ctx context.Context, req Request) (Result, error) {
 	return res, err
 }
 
-// headRef is the reference that names the branch head the server serves.
+// headRef is the reference that names the branch head the server serves:
+// in remote mode, the commits waiting to be pushed if any, else the remote
+// branch.
 func (w *Writer) headRef() string {
 	if w.opts.Remote {
+		if !w.unpushedHead().IsZero() {
+			return string(UnpushedRef(w.branch))
+		}
 		return gitstore.RemoteRef(w.branch)
 	}
 	return "refs/heads/" + w.branch
@@ -210,6 +226,13 @@ func (w *Writer) write(ctx context.Context, req Request, served *flagrepo.Snapsh
 			cancel()
 			if err != nil {
 				return Result{}, nil, fmt.Errorf("fetch after a rejected push: %w", err)
+			}
+			// Commits waiting from an outage go first; if they no longer
+			// apply they are kept on a branch, and this write goes on.
+			if pending := w.unpushedHead(); !pending.IsZero() {
+				if _, err := w.reconcile(ctx, pending); err != nil && !errors.Is(err, ErrConflict) {
+					return Result{}, nil, err
+				}
 			}
 		}
 	}
@@ -266,7 +289,20 @@ func (w *Writer) attempt(ctx context.Context, req Request, served *flagrepo.Snap
 		return res, nil, err
 	}
 	if w.opts.Remote {
-		if err := w.push(ctx, commit, plumbing.NewBranchReferenceName(w.branch)); err != nil {
+		err := w.push(ctx, commit, plumbing.NewBranchReferenceName(w.branch))
+		switch {
+		case err == nil:
+			if pending := w.unpushedHead(); !pending.IsZero() { // pushed along with this one
+				if err := w.dropUnpushed(); err != nil {
+					return Result{}, nil, err
+				}
+			}
+		case errors.Is(err, gitstore.ErrRemoteUnavailable) && w.opts.OfflineWrites:
+			previous := w.unpushedHead()
+			if res.Unpushed, err = w.keepUnpushed(commit, previous, err); err != nil {
+				return Result{}, nil, err
+			}
+		default:
 			return Result{}, nil, err
 		}
 		return res, snap, nil

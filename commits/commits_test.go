@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -63,22 +64,23 @@ func newFixture(t *testing.T, dir string, remote bool, opts Options) *fixture {
 		t.Fatal(err)
 	}
 	f.repo = repo
-	sy, err := gitsync.New(gitsync.Options{Repo: repo, Remote: remote, Publish: f.publish, Interval: time.Hour})
+	sy, err := gitsync.New(gitsync.Options{Repo: repo, Remote: remote, Publish: f.publish, Interval: time.Hour,
+		Reconcile: func(ctx context.Context) (string, error) { return f.w.Reconcile(ctx) }})
 	if err != nil {
+		t.Fatal(err)
+	}
+	f.sync = sy
+	opts.Repo, opts.Sync, opts.Remote, opts.Committer = repo, sy, remote, committer
+	if f.w, err = New(opts); err != nil {
 		t.Fatal(err)
 	}
 	if err := sy.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f.sync = sy
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = sy.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; repo.Close() })
-	opts.Repo, opts.Sync, opts.Remote, opts.Committer = repo, sy, remote, committer
-	if f.w, err = New(opts); err != nil {
-		t.Fatal(err)
-	}
 	return f
 }
 
@@ -405,4 +407,101 @@ func TestPullRequestURL(t *testing.T) {
 func ExampleWriter_Write() {
 	fmt.Println("see TestWriteCommitsAndServes")
 	// Output: see TestWriteCommitsAndServes
+}
+
+// commitElsewhere commits a change of path (a JSON "description" prefix) in
+// the other clone and pushes it.
+func commitElsewhere(t *testing.T, other, path, text string) string {
+	t.Helper()
+	git(t, other, "pull", "-q")
+	p := filepath.Join(other, path)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := regexp.MustCompile(`"value": \d+`).ReplaceAllString(string(data), `"value": 5001`)
+	if !strings.Contains(path, "api_rate_limit") {
+		out = strings.Replace(string(data), `"description": "`, `"description": "`+text+` `, 1)
+	}
+	if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, other, "commit", "-qam", text)
+	git(t, other, "push", "-q")
+	return git(t, other, "rev-parse", "HEAD")
+}
+
+func TestOfflineWrites(t *testing.T) {
+	f, remote, other := remoteFixture(t, Options{OfflineWrites: true})
+	gone := remote + ".gone"
+	ctx := context.Background()
+
+	// The remote goes away: writes are committed locally and served.
+	os.Rename(remote, gone)
+	a, err := f.w.Write(ctx, Request{Edit: setRateLimit(1), Author: author})
+	if err != nil || a.Unpushed != 1 {
+		t.Fatalf("first offline write: %+v %v", a, err)
+	}
+	b, err := f.w.Write(ctx, Request{Edit: setRateLimit(2), Author: author})
+	if err != nil || b.Unpushed != 2 || f.last().Revision.SHA != b.Revision {
+		t.Fatalf("second offline write: %+v %v (served %s)", b, err, f.last().Revision.SHA)
+	}
+	if st := f.w.Status(); st.Unpushed != 2 || st.UnpushedSince.IsZero() || st.LastPushError == "" {
+		t.Errorf("status %+v", st)
+	}
+	// A sync with the remote still down serves what was written.
+	if err := f.sync.Sync(ctx); err == nil || f.last().Revision.SHA != b.Revision {
+		t.Fatalf("sync with the remote down: %v, serving %s", err, f.last().Revision.SHA)
+	}
+
+	// It comes back, having moved (another file): the commits are applied
+	// again on its head, pushed and served.
+	os.Rename(gone, remote)
+	theirs := commitElsewhere(t, other, "features/dark_mode.json", "Elsewhere.")
+	if err := f.sync.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := git(t, remote, "log", "--format=%an|%s", "-3", "main")
+	if !strings.HasPrefix(log, "Jane Doe|staging: api_rate_limit value 2 (was 1)\nJane Doe|staging: api_rate_limit value 1 (was 5000)\n") {
+		t.Fatalf("remote history:\n%s", log)
+	}
+	if git(t, remote, "rev-parse", "main~2") != theirs || f.last().Revision.SHA != git(t, remote, "rev-parse", "main") {
+		t.Fatal("the replayed commits are not on top of the remote's or not served")
+	}
+	if st := f.w.Status(); st.Unpushed != 0 || st.LastPushError != "" {
+		t.Errorf("status after the push %+v", st)
+	}
+	git(t, remote, "fsck", "--strict")
+
+	// Down again; meanwhile someone changes the same file: the waiting
+	// commit no longer applies and is kept on a branch, reported.
+	os.Rename(remote, gone)
+	c, err := f.w.Write(ctx, Request{Edit: setRateLimit(3), Author: author})
+	if err != nil || c.Unpushed != 1 {
+		t.Fatalf("offline write: %+v %v", c, err)
+	}
+	os.Rename(gone, remote)
+	commitElsewhere(t, other, "environments/staging/features/api_rate_limit.json", "clash")
+	err = f.sync.Sync(ctx)
+	st := f.w.Status()
+	if !errors.Is(err, ErrConflict) || len(st.Kept) != 1 || !strings.Contains(err.Error(), st.Kept[0]) {
+		t.Fatalf("sync after a clash: %v, status %+v", err, st)
+	}
+	if got := git(t, f.dir, "rev-parse", "refs/heads/"+st.Kept[0]); got != c.Revision {
+		t.Errorf("kept branch at %s, want the unpushed commit %s", got, c.Revision)
+	}
+	if f.last().Revision.SHA != git(t, remote, "rev-parse", "main") {
+		t.Error("the remote's head is not served after the clash")
+	}
+}
+
+func TestOfflineWritesOff(t *testing.T) {
+	f, remote, _ := remoteFixture(t, Options{})
+	os.Rename(remote, remote+".gone")
+	if _, err := f.w.Write(context.Background(), Request{Edit: setRateLimit(1), Author: author}); !errors.Is(err, gitstore.ErrRemoteUnavailable) {
+		t.Fatalf("write with the remote down: %v", err)
+	}
+	if st := f.w.Status(); st.Unpushed != 0 {
+		t.Errorf("status %+v", st)
+	}
 }

@@ -79,3 +79,13 @@ func (r *Repo) MergeBase(a, b plumbing.Hash) (plumbing.Hash, error) {
 	}
 	return bases[0].Hash, nil
 }
+
+// RemoveRef deletes reference name, if it exists.
+func (r *Repo) RemoveRef(name plumbing.ReferenceName) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.repo.Storer.RemoveReference(name); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", name, r.path, err)
+	}
+	return nil
+}

@@ -24,6 +24,7 @@
 package gitsync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -104,6 +105,12 @@ type Options struct {
 	// Debounce is the quiet time after a change of the working directory
 	// before it is loaded. Default 50 ms.
 	Debounce time.Duration
+	// Reconcile, in remote mode, runs after every successful fetch with the
+	// sync lock held (see Write): the write path pushes the commits it
+	// could not push before, and returns the reference to serve ("" for the
+	// remote branch; another while commits wait to be pushed). An error is
+	// the sync's error, and the reference it returns is served all the same.
+	Reconcile func(ctx context.Context) (ref string, err error)
 	// Publish makes a new valid snapshot the served one. An error keeps the
 	// old one serving and rejects the revision like a validation error.
 	Publish func(*flagrepo.Snapshot) error
@@ -312,7 +319,16 @@ func (s *Syncer) syncLocked(ctx context.Context) error {
 		_, err = s.opts.Repo.Fetch(fctx, gitstore.RemoteOptions{Branch: s.opts.Branch, Auth: s.opts.Auth})
 		cancel()
 		if err == nil {
-			rejected, err = s.check()
+			ref := s.ref
+			if s.opts.Reconcile != nil {
+				var r string
+				if r, err = s.opts.Reconcile(ctx); r != "" {
+					ref = r
+				}
+			}
+			var cerr error
+			rejected, cerr = s.checkRef(ref)
+			err = cmp.Or(err, cerr)
 		}
 		if err == nil {
 			// Off the latency path: the new revision is published.
@@ -376,8 +392,11 @@ func (s *Syncer) attempted(start time.Time, err error) {
 // check resolves the followed reference and, if it names a new commit,
 // loads and publishes it. err is a failure to resolve or read; rejected is
 // why a new revision was not published.
-func (s *Syncer) check() (rejected, err error) {
-	h, err := s.opts.Repo.Resolve(s.ref)
+func (s *Syncer) check() (rejected, err error) { return s.checkRef(s.ref) }
+
+// checkRef is check of the reference ref.
+func (s *Syncer) checkRef(ref string) (rejected, err error) {
+	h, err := s.opts.Repo.Resolve(ref)
 	if err != nil {
 		return nil, err
 	}

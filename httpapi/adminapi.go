@@ -553,6 +553,22 @@ type environmentBody struct {
 	HideDisabledFlags             optional[bool]   `json:"hide_disabled_flags"`
 	HideSensitiveData             optional[bool]   `json:"hide_sensitive_data"`
 	MinimumChangeRequestApprovals optional[int]    `json:"minimum_change_request_approvals"`
+	// Read-only, or not stored by gitflags: ignored.
+	ID                                json.RawMessage `json:"id"`
+	UUID                              json.RawMessage `json:"uuid"`
+	APIKey                            json.RawMessage `json:"api_key"`
+	Project                           json.RawMessage `json:"project"`
+	Key                               json.RawMessage `json:"key"`
+	UseV2FeatureVersioning            json.RawMessage `json:"use_v2_feature_versioning"`
+	IsCreating                        json.RawMessage `json:"is_creating"`
+	UseMVV2Evaluation                 json.RawMessage `json:"use_mv_v2_evaluation"`
+	BannerText                        json.RawMessage `json:"banner_text"`
+	BannerColour                      json.RawMessage `json:"banner_colour"`
+	UseIDentityCompositeKeyForHashing json.RawMessage `json:"use_identity_composite_key_for_hashing"`
+	UseIDentityOverridesInLocalEval   json.RawMessage `json:"use_identity_overrides_in_local_eval"`
+	Metadata                          json.RawMessage `json:"metadata"`
+	TotalSegmentOverrides             json.RawMessage `json:"total_segment_overrides"`
+	Revision                          json.RawMessage `json:"revision"`
 }
 
 // settings checks the body and turns it into edit's settings; put requires

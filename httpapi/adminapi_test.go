@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -87,6 +89,22 @@ func (f *adminFixture) wantRefused(t *testing.T, before string, code int, body [
 	if head := f.head(t); head != before {
 		t.Errorf("HEAD moved to %s after a refused write", head)
 	}
+}
+
+// noReview commits by hand an environment.json of production without
+// review_required and waits until it is served, so that writes to every
+// environment are committed to the served branch.
+func (f *adminFixture) noReview(t *testing.T) {
+	t.Helper()
+	p := filepath.Join(f.dir, "environments", "production", "environment.json")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, []byte(strings.Replace(string(data), `"review_required": true`, `"review_required": false`, 1)), 0o644)
+	f.git(t, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qam", "production: no review")
+	f.do(t, http.MethodPost, "/api/v1/sync", adminToken, nil, nil)
+	f.waitServed(t, f.head(t))
 }
 
 const adminAuthor = "admin <admin@gitflags.invalid>"
@@ -243,5 +261,212 @@ func TestAdminAPIRead(t *testing.T) {
 	var segs struct{ Count int }
 	if code, _ = f.call(t, http.MethodGet, projectPath+"/segments/?q=USERS", adminToken, "", &segs); code != 200 || segs.Count != want || want == 0 {
 		t.Errorf("segments matching \"users\": %d, want %d", segs.Count, want)
+	}
+}
+
+func TestAdminAPIFeatureWrites(t *testing.T) {
+	f := newAdminFixture(t)
+	// With review_required in production, a change to every environment
+	// is a proposal.
+	before := f.head(t)
+	var prop struct{ Branch, Revision string }
+	if code, body := f.call(t, http.MethodPost, projectPath+"/features/", adminToken, `{"name": "proposed_flag"}`, &prop); code != 202 || !strings.HasPrefix(prop.Branch, "gitflags/proposed_flag-") ||
+		f.git(t, "rev-parse", "refs/heads/"+prop.Branch) != prop.Revision || f.head(t) != before {
+		t.Fatalf("create with review required: %d %s", code, body)
+	}
+	f.noReview(t)
+	snap := f.snap(t)
+	var maxID int64
+	for _, feat := range snap.Features {
+		maxID = max(maxID, feat.ID)
+	}
+	before = f.head(t)
+	var created struct {
+		ID                  int64
+		Name                string
+		Type                string
+		InitialValue        *string `json:"initial_value"`
+		DefaultEnabled      bool    `json:"default_enabled"`
+		Revision            string
+		MultivariateOptions []struct {
+			ID                          int64
+			Key                         string
+			StringValue                 *string `json:"string_value"`
+			DefaultPercentageAllocation float64 `json:"default_percentage_allocation"`
+		} `json:"multivariate_options"`
+	}
+	code, body := f.call(t, http.MethodPost, projectPath+"/features/", adminToken, `{"name": "checkout_banner", "description": "Banner on checkout",
+		"default_enabled": true, "initial_value": "blue", "tags": ["ui"], "multivariate_options": [
+		{"type": "unicode", "string_value": "green", "default_percentage_allocation": 30}, {"type": "unicode", "string_value": "red team", "default_percentage_allocation": 20}]}`, &created)
+	if code != 201 || created.ID != maxID+1 || created.Name != "checkout_banner" || created.Type != "MULTIVARIATE" || !created.DefaultEnabled ||
+		created.InitialValue == nil || *created.InitialValue != "blue" || len(created.MultivariateOptions) != 2 ||
+		created.MultivariateOptions[0].Key != "green" || created.MultivariateOptions[1].Key != "option_2" || created.MultivariateOptions[1].DefaultPercentageAllocation != 20 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	f.wantCommit(t, before, created.Revision, adminAuthor, "checkout_banner", "features/checkout_banner.json")
+	if enabled, v := f.flag(t, stagingKey, "checkout_banner"); !enabled || v != "blue" {
+		t.Errorf("served right after the answer: %v %v, want on, blue", enabled, v)
+	}
+
+	// Update: the description and options; name and defaults are read-only.
+	before = f.head(t)
+	var updated struct {
+		Description *string
+		Revision    string
+		Name        string
+	}
+	code, body = f.call(t, http.MethodPatch, fmt.Sprintf("%s/features/%d/", projectPath, created.ID), adminToken, fmt.Sprintf(`{"name": "ignored", "description": "Checkout banner colour",
+		"multivariate_options": [{"id": %d, "type": "unicode", "string_value": "green", "default_percentage_allocation": 50}]}`, created.MultivariateOptions[0].ID), &updated)
+	if code != 200 || updated.Description == nil || *updated.Description != "Checkout banner colour" || updated.Name != "checkout_banner" {
+		t.Fatalf("update: %d %s", code, body)
+	}
+	f.wantCommit(t, before, updated.Revision, adminAuthor, "checkout_banner", "features/checkout_banner.json")
+	var changed []string
+	for _, line := range strings.Split(f.git(t, "show", "--format=", "--unified=0", "HEAD"), "\n")[4:] {
+		if !strings.HasPrefix(line, "@@") {
+			changed = append(changed, line[:1]+strings.TrimSpace(line[1:]))
+		}
+	}
+	if want := []string{`-"description": "Banner on checkout",`, `+"description": "Checkout banner colour",`,
+		`-"weight": 30`, `-},`, `-{`, `-"id": 2,`, `-"key": "option_2",`, `-"value": "red team",`, `-"weight": 20`, `+"weight": 50`}; !slices.Equal(changed, want) {
+		t.Errorf("the update changes lines %q, want %q", changed, want)
+	}
+	if got := f.snap(t).Features["checkout_banner"]; len(got.Variants) != 1 || got.Variants[0].Weight != 50 {
+		t.Errorf("variants after the update: %+v", got.Variants)
+	}
+
+	// Refused, with nothing committed.
+	before = f.head(t)
+	for _, c := range []struct {
+		method, path, token, body string
+		code                      int
+		field                     string
+	}{
+		{"POST", "/features/", adminToken, `{"name": "../x"}`, 400, "name"},
+		{"POST", "/features/", adminToken, `{"name": "Checkout_Banner"}`, 400, "name"},
+		{"POST", "/features/", adminToken, `{"description": "no name"}`, 400, "name"},
+		{"POST", "/features/", adminToken, `not json`, 400, ""},
+		{"POST", "/features/", adminToken, `{"name": "x", "multivariate_options": [{"string_value": "a", "default_percentage_allocation": 60}, {"string_value": "b", "default_percentage_allocation": 41}]}`, 400, "multivariate_options"},
+		{"POST", "/features/", adminToken, `{"name": "x", "unknown": 1}`, 400, "unknown"},
+		{"POST", "/features/", "reader-secret", `{"name": "x"}`, 403, ""},
+		{"POST", "/features/", "staging-writer-secret", `{"name": "x"}`, 403, ""},
+		{"PATCH", "/features/999999/", adminToken, `{"description": "x"}`, 404, ""},
+		{"PATCH", fmt.Sprintf("/features/%d/", created.ID), adminToken, `{"multivariate_options": [{"id": 424242, "string_value": "a"}]}`, 400, "multivariate_options[0].id"},
+		{"DELETE", "/features/999999/", adminToken, ``, 404, ""},
+	} {
+		code, body := f.call(t, c.method, projectPath+c.path, c.token, c.body, nil)
+		t.Run(c.method+c.body, func(t *testing.T) { f.wantRefused(t, before, code, body, c.code, c.field) })
+	}
+
+	// Delete: the feature and its state in every environment.
+	code, body = f.call(t, http.MethodDelete, fmt.Sprintf("%s/features/%d/", projectPath, snap.Features["search_provider"].ID), adminToken, "", nil)
+	if code != 204 || len(body) != 0 {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	f.wantCommit(t, before, f.head(t), adminAuthor, "search_provider",
+		"features/search_provider.json", "environments/development/features/search_provider.json", "environments/staging/features/search_provider.json")
+	if code, _ := f.call(t, http.MethodGet, fmt.Sprintf("%s/features/%d/", projectPath, snap.Features["search_provider"].ID), adminToken, "", nil); code != 404 {
+		t.Errorf("a deleted feature: %d, want 404", code)
+	}
+}
+
+func TestAdminAPIFeatureStates(t *testing.T) {
+	f := newAdminFixture(t)
+	snap := f.snap(t)
+	limit, checkout := snap.Features["api_rate_limit"], snap.Features["new_checkout"]
+	path := func(env string, feat *flagrepo.Feature) string {
+		return fmt.Sprintf("/api/v1/environments/%s/featurestates/%d/", env, feat.ID)
+	}
+	type state struct {
+		ID, Feature, Environment int64
+		Enabled                  bool
+		FeatureStateValue        any `json:"feature_state_value"`
+		MV                       []struct {
+			Option  int64   `json:"multivariate_feature_option"`
+			Percent float64 `json:"percentage_allocation"`
+		} `json:"multivariate_feature_state_values"`
+		Revision string
+	}
+	before := f.head(t)
+	var fs state
+	code, body := f.call(t, http.MethodPatch, path(stagingKey, limit), "staging-writer-secret", `{"feature_state_value": 7000, "enabled": true, "feature": `+fmt.Sprint(limit.ID)+`}`, &fs)
+	if code != 200 || fs.FeatureStateValue != float64(7000) || fs.Feature != limit.ID || fs.Environment != snap.Environments["staging"].ID {
+		t.Fatalf("update: %d %s", code, body)
+	}
+	f.wantCommit(t, before, fs.Revision, "staging-writer <sw@acme.example>", "staging: api_rate_limit value 7000", "environments/staging/features/api_rate_limit.json")
+	if _, v := f.flag(t, stagingKey, "api_rate_limit"); v != float64(7000) {
+		t.Errorf("served right after the answer: %v, want 7000", v)
+	}
+
+	// Weights: the options not sent keep theirs.
+	before = f.head(t)
+	one, express := checkout.Variant("one_page"), checkout.Variant("express")
+	code, body = f.call(t, http.MethodPut, path("staging", checkout), adminToken, fmt.Sprintf(`{"multivariate_feature_state_values": [{"multivariate_feature_option": %d, "percentage_allocation": 40}]}`, one.ID), &fs)
+	if code != 200 || len(fs.MV) != 2 || fs.MV[0].Option != one.ID || fs.MV[0].Percent != 40 || fs.MV[1].Option != express.ID || fs.MV[1].Percent != snap.Environments["staging"].Features["new_checkout"].Weights["express"] {
+		t.Fatalf("weights: %d %s", code, body)
+	}
+	f.wantCommit(t, before, fs.Revision, adminAuthor, "new_checkout", "environments/staging/features/new_checkout.json")
+
+	// Production requires review: a proposal branch, the served branch unchanged.
+	before = f.head(t)
+	var prop struct{ Branch, Revision string }
+	code, body = f.call(t, http.MethodPatch, path("production", limit), adminToken, `{"feature_state_value": 650}`, &prop)
+	if code != 202 || !strings.HasPrefix(prop.Branch, "gitflags/production/") || prop.Revision == "" {
+		t.Fatalf("production: %d %s", code, body)
+	}
+	if f.head(t) != before || f.git(t, "rev-parse", "refs/heads/"+prop.Branch) != prop.Revision {
+		t.Error("the proposal moved the served branch, or its branch is not at its revision")
+	}
+
+	for _, c := range []struct {
+		path, token, body string
+		code              int
+		field             string
+	}{
+		{path("staging", limit), adminToken, `{"feature_state_value": "fast"}`, 400, "feature_state_value"},
+		{path("staging", limit), adminToken, `{"enabled": "yes"}`, 400, "enabled"},
+		{path("staging", limit), adminToken, `{"feature": 1}`, 400, "feature"},
+		{path("staging", checkout), adminToken, fmt.Sprintf(`{"multivariate_feature_state_values": [{"multivariate_feature_option": %d, "percentage_allocation": 90}]}`, one.ID), 400, "multivariate_feature_state_values"},
+		{path("staging", checkout), adminToken, `{"multivariate_feature_state_values": [{"multivariate_feature_option": 99, "percentage_allocation": 1}]}`, 400, "multivariate_feature_option"},
+		{"/api/v1/environments/staging/featurestates/999999/", adminToken, `{"enabled": true}`, 404, ""},
+		{"/api/v1/environments/nowhere/featurestates/1/", adminToken, `{"enabled": true}`, 404, ""},
+		{path("development", limit), "staging-writer-secret", `{"enabled": false}`, 403, ""},
+		{path("staging", limit), "reader-secret", `{"enabled": false}`, 403, ""},
+		{path("staging", limit), adminToken, `{"enabled": false`, 400, ""},
+	} {
+		code, body := f.call(t, http.MethodPatch, c.path, c.token, c.body, nil)
+		t.Run(c.path+c.body, func(t *testing.T) { f.wantRefused(t, before, code, body, c.code, c.field) })
+	}
+}
+
+func TestAdminAPIEnvironmentUpdate(t *testing.T) {
+	f := newAdminFixture(t)
+	before := f.head(t)
+	var env struct {
+		Name              string
+		HideDisabledFlags *bool `json:"hide_disabled_flags"`
+		Revision          string
+	}
+	code, body := f.call(t, http.MethodPatch, "/api/v1/environments/"+stagingKey+"/", adminToken, `{"hide_disabled_flags": true, "api_key": "ignored", "id": 99}`, &env)
+	if code != 200 || env.HideDisabledFlags == nil || !*env.HideDisabledFlags || env.Name != "Staging" {
+		t.Fatalf("patch: %d %s", code, body)
+	}
+	f.wantCommit(t, before, env.Revision, adminAuthor, "staging", "environments/staging/environment.json")
+	if !*f.snap(t).Environments["staging"].HideDisabledFlags {
+		t.Error("hide_disabled_flags not written")
+	}
+	before = f.head(t)
+	for _, c := range []struct {
+		method, body string
+		code         int
+		field        string
+	}{
+		{http.MethodPut, `{"description": "no name"}`, 400, "name"},
+		{http.MethodPatch, `{"hide_sensitive_data": null}`, 400, "hide_sensitive_data"},
+		{http.MethodPatch, `{"minimum_change_request_approvals": 3}`, 400, "minimum_change_request_approvals"},
+		{http.MethodPatch, `{"name": ""}`, 400, "name"},
+	} {
+		code, body := f.call(t, c.method, "/api/v1/environments/staging/", adminToken, c.body, nil)
+		f.wantRefused(t, before, code, body, c.code, c.field)
 	}
 }

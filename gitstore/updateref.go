@@ -139,6 +139,10 @@ func (r *Repo) updateRef(name plumbing.ReferenceName, new, old plumbing.Hash) er
 	return nil
 }
 
+// staleLockAge is the age past which a lock file is taken to be left by a
+// process that died holding it, and removed.
+const staleLockAge = 5 * time.Second
+
 // takeLock creates lock file path (and its directory) exclusively, waiting
 // up to refLockTimeout for another process to release it.
 func takeLock(path string) (*os.File, error) {
@@ -155,7 +159,15 @@ func takeLock(path string) (*os.File, error) {
 			return nil, fmt.Errorf("create lock file: %w", err)
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("lock file %s exists: another git process is updating it; if none is running, a crashed one left it, and it may be removed", path)
+			// Git holds a lock for milliseconds: one this old was left by a
+			// process that crashed (or was killed) while holding it.
+			if fi, serr := os.Stat(path); serr == nil && time.Since(fi.ModTime()) > staleLockAge {
+				if rerr := os.Remove(path); rerr == nil || errors.Is(rerr, fs.ErrNotExist) {
+					deadline = time.Now().Add(refLockTimeout)
+					continue
+				}
+			}
+			return nil, fmt.Errorf("lock file %s exists: another git process is updating it; if none is running, a crashed one left it, and it may be removed (it is removed once it is %s old)", path, staleLockAge)
 		}
 		time.Sleep(wait)
 	}

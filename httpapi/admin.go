@@ -18,6 +18,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/gitsync"
 	"github.com/gitflags/gitflags/tokens"
@@ -167,6 +168,10 @@ func (s *Server) syncer(w http.ResponseWriter) *gitsync.Syncer {
 type statusResponse struct {
 	Served *flagrepo.Revision `json:"served"`
 	Sync   *gitsync.Status    `json:"sync,omitempty"`
+	// Writes is the state of the admin API's pushes; Warnings says in
+	// words what needs attention (commits not pushed, kept branches).
+	Writes   *commits.Status `json:"writes,omitempty"`
+	Warnings []string        `json:"warnings,omitempty"`
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
@@ -178,6 +183,16 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	if sy := s.sync.Load(); sy != nil {
 		st := sy.Status()
 		resp.Sync = &st
+	}
+	if wr := s.writer.Load(); wr != nil {
+		st := wr.Status()
+		resp.Writes = &st
+		if st.Unpushed > 0 {
+			resp.Warnings = append(resp.Warnings, fmt.Sprintf("%d commits not pushed: the remote could not be reached since %s (%s)", st.Unpushed, st.UnpushedSince.UTC().Format(time.RFC3339), st.LastPushError))
+		}
+		for _, b := range st.Kept {
+			resp.Warnings = append(resp.Warnings, fmt.Sprintf("commits made while the remote was unreachable no longer applied: they are on branch %s, to merge by hand", b))
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

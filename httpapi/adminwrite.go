@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -74,6 +75,9 @@ func (s *Server) commitWrite(w http.ResponseWriter, r *http.Request, target writ
 		return commits.Result{}, false
 	}
 	w.Header().Set("ETag", `"`+res.Revision+`"`)
+	if res.Unpushed > 0 { // break-glass: committed and served, not pushed yet
+		w.Header().Set("X-Gitflags-Unpushed", strconv.Itoa(res.Unpushed))
+	}
 	return res, true
 }
 

@@ -67,6 +67,7 @@ type serveConfig struct {
 	SSHPassphrase   string
 	MaxConns        int // request/response connections; 0: derived from the open-file limit
 	MaxStreams      int // streaming connections; 0: likewise
+	OfflineWrites   bool
 	Tokens          string
 }
 
@@ -91,6 +92,7 @@ func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.SSHKey, "ssh-key", cfg.SSHKey, "private key `file` for an ssh remote")
 	fs.StringVar(&cfg.SSHKnownHosts, "ssh-known-hosts", cfg.SSHKnownHosts, "known_hosts `file` for an ssh remote")
 	fs.StringVar(&cfg.SSHPassphrase, "ssh-key-passphrase-file", cfg.SSHPassphrase, "`file` whose first line is the passphrase of --ssh-key (re-read on every fetch)")
+	fs.BoolVar(&cfg.OfflineWrites, "offline-writes", cfg.OfflineWrites, "with a remote --repo: when the remote cannot be reached, commit admin API writes locally, serve them and push them when it answers again (default: such a write fails with 503)")
 	fs.IntVar(&cfg.MaxConns, "max-connections", cfg.MaxConns, "most request/response `connections` held at once; at the cap the longest-idle one is closed for a new one (0: half of the open-file limit left after a reserve of 256, at most 8192)")
 	fs.IntVar(&cfg.MaxStreams, "max-stream-connections", cfg.MaxStreams, "most streaming `connections` (SSE, websockets) held at once, apart from --max-connections (0: the rest of the open-file limit, at most 100000)")
 	fs.StringVar(&cfg.Tokens, "tokens", cfg.Tokens, "admin tokens `file` (JSON; SHA-256 hashes only, made by 'gitflags token create'; re-read when it changes)")
@@ -311,13 +313,32 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		log.Warn("the remote did not answer at start: serving the last fetched revision until a fetch succeeds", "revision", shortSHA(served.Revision.SHA))
 	}
+	var writer *commits.Writer // made below, before the first sync
 	sy, err := gitsync.New(gitsync.Options{
 		Repo: repo, Branch: cfg.Branch, Remote: remote, Auth: auth, Interval: cfg.Interval,
 		WatchWorktree: cfg.WatchWorktree, Dir: repoPath, Served: served,
 		Publish: srv.Publish, Log: log, Metrics: srv.SyncMetrics(),
+		Reconcile: func(ctx context.Context) (string, error) {
+			if writer == nil {
+				return "", nil
+			}
+			return writer.Reconcile(ctx)
+		},
 	})
 	if err != nil {
 		return err
+	}
+	if !cfg.WatchWorktree {
+		writer, err = commits.New(commits.Options{
+			Repo: repo, Sync: sy, Branch: cfg.Branch, Remote: remote, Auth: auth,
+			Committer: serverCommitter(), OfflineWrites: cfg.OfflineWrites,
+		})
+		if err != nil {
+			log.Warn("admin API writes are off", "error", err)
+		} else {
+			srv.AttachWriter(writer)
+		}
+		srv.AttachHistory(history.New(repo))
 	}
 	// Otherwise the first revision is loaded before listening: a repository
 	// that is invalid at start fails fast, naming every problem.
@@ -328,15 +349,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	snap := srv.Snapshot()
 	srv.AttachSync(sy)
-	if !cfg.WatchWorktree {
-		wr, err := commits.New(commits.Options{Repo: repo, Sync: sy, Branch: cfg.Branch, Remote: remote, Auth: auth, Committer: serverCommitter()})
-		if err != nil {
-			log.Warn("admin API writes are off", "error", err)
-		} else {
-			srv.AttachWriter(wr)
-		}
-		srv.AttachHistory(history.New(repo))
-	}
 	syncCtx, stopSync := context.WithCancel(ctx)
 	syncDone := make(chan struct{})
 	go func() {
@@ -422,7 +434,11 @@ func lastFetched(repo *gitstore.Repo, branch string) (*flagrepo.Snapshot, error)
 		}
 		branch = b
 	}
-	return repo.Snapshot(gitstore.RemoteRef(branch), nil)
+	ref := gitstore.RemoteRef(branch)
+	if _, err := repo.Resolve(string(commits.UnpushedRef(branch))); err == nil {
+		ref = string(commits.UnpushedRef(branch)) // break-glass writes wait to be pushed: they are served
+	}
+	return repo.Snapshot(ref, nil)
 }
 
 // shortSHA abbreviates a commit hash to 12 hex digits.

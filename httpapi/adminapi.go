@@ -192,16 +192,13 @@ func pageURL(r *http.Request, q url.Values, p int) string {
 }
 
 // writeProposal answers a write that went to a proposal branch (review
-// required, or ?propose=true): 202 with the branch, its revision, the URL
-// that opens a pull request (when known) and what it changes. It reports
-// whether res is such a write.
+// required, or ?propose=true) with writeProposed's 202, reporting whether
+// res is such a write.
 func writeProposal(w http.ResponseWriter, res commits.Result) bool {
 	if res.Branch == "" {
 		return false
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{
-		"branch": res.Branch, "revision": res.Revision, "url": res.URL, "summary": res.Summary,
-	})
+	writeProposed(w, res)
 	return true
 }
 

@@ -16,6 +16,11 @@
 //	go build -o /tmp/gitflags ./cmd/gitflags
 //	gitflags-bench --spawn --server-bin /tmp/gitflags [--repo DIR]
 //
+// The write path (concurrent admin API writes, then every acknowledged write
+// checked in Git; see writes.go):
+//
+//	gitflags-bench writes --spawn --server-bin /tmp/gitflags [--remote --servers 2]
+//
 // A large flag repository to serve (package repogen, committed with go-git):
 //
 //	gitflags-bench genrepo --features 1000 /tmp/flags-1000
@@ -64,6 +69,18 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "baseline" {
 		if err := runBaseline(os.Args[2:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "gitflags-bench baseline:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "writes" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := runWrites(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, "gitflags-bench writes:", err)
+			}
 			os.Exit(1)
 		}
 		return
@@ -125,7 +142,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 Load-tests a gitflags server over loopback, scenario by scenario, against a
 do-nothing baseline server (separate process) that answers the same bytes.
 Scenarios: `+strings.Join(scenarioNames, ", ")+`.
-Also: gitflags-bench genrepo [--features N] DIR (a generated flag repository).
+Also: gitflags-bench genrepo [--features N] DIR (a generated flag repository),
+and gitflags-bench writes [flags] (the admin API's write path; writes --help).
 
 Flags:
 `)

@@ -564,3 +564,35 @@ func TestConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestLongWalk: an index built in one walk (with its own object cache) and
+// one built commit by commit list the same history.
+func TestLongWalk(t *testing.T) {
+	r := newTestRepo(t)
+	var heads []string
+	for i := range ownCacheAbove + 20 {
+		heads = append(heads, r.commit(bob, fmt.Sprint("commit ", i), map[string]string{
+			fmt.Sprintf("environments/e%d/features/f%d.json", i%2, i%5): fmt.Sprintf("{\"n\": %d, \"segment_overrides\": [{\"segment\": \"s%d\"}]}\n", i, i%3),
+		}))
+	}
+	repo := r.open()
+	whole, steps := New(repo), New(repo)
+	for _, h := range heads {
+		if err := steps.Update(context.Background(), plumbing.NewHash(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := heads[len(heads)-1]
+	for _, q := range []Query{{Limit: MaxLimit}, {Feature: "f3"}, {Segment: "s1", Environment: "e0"}} {
+		a, b := query(t, whole, head, q), query(t, steps, head, q)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%+v: one walk gives %s, commit by commit %s", q, dump(a), dump(b))
+		}
+		if len(a.Entries) == 0 {
+			t.Errorf("%+v: no entries", q)
+		}
+	}
+	if p := query(t, whole, head, Query{Limit: MaxLimit}); len(p.Entries) != len(heads) {
+		t.Errorf("%d entries, want %d", len(p.Entries), len(heads))
+	}
+}

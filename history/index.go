@@ -19,6 +19,10 @@ import (
 // the index's progress, so that an interrupted build keeps what it did.
 const publishEvery = 1024
 
+// ownCacheAbove is the number of new commits above which an update walks
+// with a gitstore.TreeDiffer.
+const ownCacheAbove = 64
+
 // Index is the history of one branch of a repository: for each commit of its
 // first-parent chain, the feature, segment and environment documents it
 // changed. It is built and extended on demand (Query, Update) and kept in
@@ -114,8 +118,14 @@ func (ix *Index) Update(ctx context.Context, head plumbing.Hash) error {
 	if fork >= 0 {
 		parent = ix.trees[fork]
 	}
-	differ := ix.repo.NewTreeDiffer()
-	defer differ.Close()
+	// A long walk gets an object cache of its own; a few new commits find
+	// the previous versions of their trees in the repository's.
+	diffTrees := ix.repo.DiffTrees
+	if len(todo) > ownCacheAbove {
+		differ := ix.repo.NewTreeDiffer()
+		defer differ.Close()
+		diffTrees = differ.DiffTrees
+	}
 	var done []indexed
 	for i := len(todo) - 1; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
@@ -123,7 +133,7 @@ func (ix *Index) Update(ctx context.Context, head plumbing.Hash) error {
 			return fmt.Errorf("history: index %s: %w", head, err)
 		}
 		c := todo[i]
-		cs, err := ix.diff(differ, parent, c.Tree)
+		cs, err := ix.diff(diffTrees, parent, c.Tree)
 		if err != nil {
 			ix.publish(done)
 			return fmt.Errorf("history: index commit %s: %w", c.SHA, err)
@@ -214,8 +224,8 @@ func cut(l []int, n int) []int {
 }
 
 // diff lists the documents that differ between two trees.
-func (ix *Index) diff(differ *gitstore.TreeDiffer, from, to plumbing.Hash) ([]*change, error) {
-	tcs, err := differ.DiffTrees(from, to)
+func (ix *Index) diff(diffTrees func(from, to plumbing.Hash) ([]gitstore.TreeChange, error), from, to plumbing.Hash) ([]*change, error) {
+	tcs, err := diffTrees(from, to)
 	if err != nil {
 		return nil, err
 	}

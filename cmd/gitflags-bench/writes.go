@@ -44,6 +44,7 @@ type writesOptions struct {
 	readyTimeout time.Duration
 	verifyRepo   string // without --spawn: the repository whose branch holds the truth
 	tokens       []string
+	tokensEach   int // with --spawn: tokens per writer
 
 	env     string
 	key     string
@@ -100,6 +101,7 @@ Flags:
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long a spawned server may take to become ready")
 	fs.StringVar(&o.verifyRepo, "verify-repo", "", "without --spawn: the repository whose branch must hold every acknowledged write (the bare remote, or the local repository served); default --repo")
 	fs.StringVar(&tokens, "token", "", "without --spawn: comma-separated admin tokens, dealt to the writers in turn (default: $GITFLAGS_ADMIN_TOKEN); each token may write 10 times a second")
+	fs.IntVar(&o.tokensEach, "tokens-per-writer", 1, "with --spawn: write tokens per writer, used in turn (the admin API allows each token 10 writes a second, so a writer faster than that gets 429s with one)")
 	fs.StringVar(&o.env, "env", "staging", "environment written (not one with review_required: those writes are proposals, 202)")
 	fs.StringVar(&o.key, "key", "", "its client key (default: read from the repository)")
 	fs.StringVar(&o.feature, "feature", "", "feature whose value is written, an integer one (default: api_rate_limit if the repository has it, else the first feature with an integer default)")
@@ -133,6 +135,8 @@ Flags:
 		return nil, errors.New("--writers must be at least 1")
 	case o.duration <= 0:
 		return nil, errors.New("--duration must be positive")
+	case o.tokensEach < 1:
+		return nil, errors.New("--tokens-per-writer must be at least 1")
 	case o.sample < 0:
 		return nil, errors.New("--sample must be 0 or more")
 	case o.spawn && o.servers < 1:
@@ -228,7 +232,8 @@ type readBack struct {
 type writeWorker struct {
 	id       int
 	server   int
-	token    string
+	tokens   []string // used in turn
+	n        int      // requests sent
 	hist     histogram
 	statuses map[string]uint64
 	samples  map[string]string
@@ -391,8 +396,10 @@ func (d *writeDriver) phase(ctx context.Context, dur time.Duration) ([]*writeWor
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range ws {
-		w := &writeWorker{id: i, server: i % len(d.s.urls), token: d.s.tokens[i%len(d.s.tokens)],
-			statuses: map[string]uint64{}, samples: map[string]string{}}
+		w := &writeWorker{id: i, server: i % len(d.s.urls), statuses: map[string]uint64{}, samples: map[string]string{}}
+		for j := range d.o.tokensEach {
+			w.tokens = append(w.tokens, d.s.tokens[(i*d.o.tokensEach+j)%len(d.s.tokens)])
+		}
 		ws[i] = w
 		wg.Add(1)
 		go func() {
@@ -416,7 +423,8 @@ func (d *writeDriver) write(w *writeWorker) {
 	if err != nil {
 		panic(err) // the URL was checked
 	}
-	req.Header.Set("Authorization", "Api-Key "+w.token)
+	req.Header.Set("Authorization", "Api-Key "+w.tokens[w.n%len(w.tokens)])
+	w.n++
 	req.Header.Set("Content-Type", "application/json")
 	t0 := time.Now()
 	resp, err := c.Do(req)

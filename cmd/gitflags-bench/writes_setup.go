@@ -114,7 +114,7 @@ func setupWrites(ctx context.Context, o *writesOptions, work string, logf func(s
 	} else if len(entries) > 0 {
 		return s, fmt.Errorf("--work %s is not empty", work)
 	}
-	tokensFile, err := writeTokens(filepath.Join(work, "tokens.json"), o.writers, &s.tokens)
+	tokensFile, err := writeTokens(filepath.Join(work, "tokens.json"), o.writers*o.tokensEach, &s.tokens)
 	if err != nil {
 		return s, err
 	}
@@ -174,8 +174,8 @@ func setupWrites(ctx context.Context, o *writesOptions, work string, logf func(s
 	return s, s.discover(o)
 }
 
-// writeTokens writes a tokens file of n write tokens (one per writer: the
-// admin API rate-limits writes per token) and appends their secrets to
+// writeTokens writes a tokens file of n write tokens (--tokens-per-writer
+// for each writer: the admin API rate-limits writes per token) and appends their secrets to
 // secrets.
 func writeTokens(file string, n int, secrets *[]string) (string, error) {
 	var entries []tokens.Entry

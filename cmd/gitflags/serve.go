@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/gitflags/gitflags/commits"
@@ -92,7 +93,7 @@ func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.SSHKey, "ssh-key", cfg.SSHKey, "private key `file` for an ssh remote")
 	fs.StringVar(&cfg.SSHKnownHosts, "ssh-known-hosts", cfg.SSHKnownHosts, "known_hosts `file` for an ssh remote")
 	fs.StringVar(&cfg.SSHPassphrase, "ssh-key-passphrase-file", cfg.SSHPassphrase, "`file` whose first line is the passphrase of --ssh-key (re-read on every fetch)")
-	fs.BoolVar(&cfg.OfflineWrites, "offline-writes", cfg.OfflineWrites, "with a remote --repo: when the remote cannot be reached, commit admin API writes locally, serve them and push them when it answers again (default: such a write fails with 503)")
+	fs.BoolVar(&cfg.OfflineWrites, "offline-writes", cfg.OfflineWrites, "with a remote --repo: when the remote cannot be reached, commit admin API writes locally, serve them and push them when it answers again; without it such a write fails with 503")
 	fs.IntVar(&cfg.MaxConns, "max-connections", cfg.MaxConns, "most request/response `connections` held at once; at the cap the longest-idle one is closed for a new one (0: half of the open-file limit left after a reserve of 256, at most 8192)")
 	fs.IntVar(&cfg.MaxStreams, "max-stream-connections", cfg.MaxStreams, "most streaming `connections` (SSE, websockets) held at once, apart from --max-connections (0: the rest of the open-file limit, at most 100000)")
 	fs.StringVar(&cfg.Tokens, "tokens", cfg.Tokens, "admin tokens `file` (JSON; SHA-256 hashes only, made by 'gitflags token create'; re-read when it changes)")
@@ -338,7 +339,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		} else {
 			srv.AttachWriter(writer)
 		}
-		srv.AttachHistory(history.New(repo))
 	}
 	// Otherwise the first revision is loaded before listening: a repository
 	// that is invalid at start fails fast, naming every problem.
@@ -358,6 +358,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	defer func() { stopSync(); <-syncDone }()
+	if !cfg.WatchWorktree && snap != nil && snap.Revision.SHA != "" {
+		// The history index is built off the request path (a long history
+		// takes seconds); a query meanwhile waits for it.
+		ix := history.New(repo)
+		srv.AttachHistory(ix)
+		indexed := make(chan struct{})
+		go func() {
+			defer close(indexed)
+			start := time.Now()
+			if err := ix.Update(syncCtx, plumbing.NewHash(snap.Revision.SHA)); err != nil && syncCtx.Err() == nil {
+				log.Warn("building the history index failed; GET /api/v1/history will try again", "error", err)
+				return
+			}
+			log.Debug("history index built", "commits", ix.Len(), "duration", time.Since(start))
+		}()
+		defer func() { stopSync(); <-indexed }()
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

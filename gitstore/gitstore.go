@@ -1,7 +1,11 @@
 // Package gitstore reads flag repositories out of Git: it opens a repository
 // (a work tree or a bare repository), resolves revisions, reads the committed
 // tree of a commit into flagrepo Files and loads them into an immutable
-// flagrepo.Snapshot. It also creates new flag repositories from a template.
+// flagrepo.Snapshot. It also creates new flag repositories from a template,
+// and writes: commits of changed files (Commit), branches moved by
+// compare-and-swap under git's lock files, a checked-out work tree following
+// (UpdateRef), and pushes that are never forced (Push); objects and
+// references are fsynced before a write returns.
 //
 // All Git access goes through go-git; the git binary is never run. Loose
 // objects are decoded with go-git's object file reader straight from the

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"weak"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -392,12 +394,18 @@ func (s *Server) adminSegmentDelete(w http.ResponseWriter, r *http.Request, p ht
 
 // overrideID is the id of the override of feature f for segment sg in
 // environment e (Flagsmith's feature segment id), and with kind "fs" the id
-// of the feature state that holds its value: the first 53 bits of a SHA-256
-// of the three ids, so that JavaScript reads it exactly. Two overrides
-// share an id with a chance of about n²/2⁵⁴ for n overrides.
+// of the feature state that holds its value: 53 bits of a SHA-256 of the
+// kind and the three ids, so that JavaScript reads it exactly. A feature
+// state id has bit 52 set (2^52 <= id < 2^53): it is never the id of a
+// feature below 2^52, which is the id of the feature's state in an
+// environment. Two overrides share an id with a chance of about n²/2⁵³ for n
+// overrides.
 func overrideID(kind string, e *flagrepo.Environment, f *flagrepo.Feature, sg *flagrepo.Segment) int64 {
 	sum := sha256.Sum256(fmt.Appendf(nil, "gitflags/%s/%d/%d/%d", kind, e.ID, f.ID, sg.ID))
 	id := int64(binary.BigEndian.Uint64(sum[:8]) >> 11)
+	if kind == "fs" {
+		return 1<<52 | id>>1
+	}
 	return max(id, 1)
 }
 
@@ -425,20 +433,81 @@ func overridesOf(snap *flagrepo.Snapshot, e *flagrepo.Environment, f *flagrepo.F
 	return out
 }
 
-// findOverride returns the override whose feature segment id is id.
-func findOverride(snap *flagrepo.Snapshot, id int64) (override, bool) {
+// overrideKey names an override by the keys of its environment, feature
+// and segment.
+type overrideKey struct{ env, feature, segment string }
+
+// overrideIndex maps the derived ids of one snapshot's overrides (feature
+// segment ids and the ids of their feature states) to them.
+type overrideIndex struct {
+	snap  weak.Pointer[flagrepo.Snapshot]
+	fseg  map[int64]overrideKey
+	state map[int64]overrideKey
+}
+
+// lastIndex is the index of the snapshot looked up last (the served one, as
+// a rule), so that it is built once per revision rather than on every
+// request. It holds the snapshot weakly: an old revision is not kept in
+// memory for it.
+var lastIndex atomic.Pointer[overrideIndex]
+
+// indexOf returns the override index of snap.
+func indexOf(snap *flagrepo.Snapshot) *overrideIndex {
+	wp := weak.Make(snap)
+	if ix := lastIndex.Load(); ix != nil && ix.snap == wp {
+		return ix
+	}
+	ix := &overrideIndex{snap: wp, fseg: map[int64]overrideKey{}, state: map[int64]overrideKey{}}
 	for _, e := range snap.Environments {
 		for k, fs := range e.Features {
 			f := snap.Features[k]
-			for i := range fs.SegmentOverrides {
-				o := &fs.SegmentOverrides[i]
-				if sg := snap.Segments[o.Segment]; sg != nil && f != nil && overrideID("fseg", e, f, sg) == id {
-					return override{e, f, sg, o}, true
+			if f == nil {
+				continue
+			}
+			for _, o := range fs.SegmentOverrides {
+				if sg := snap.Segments[o.Segment]; sg != nil {
+					key := overrideKey{e.Key, f.Key, sg.Key}
+					ix.fseg[overrideID("fseg", e, f, sg)] = key
+					ix.state[overrideID("fs", e, f, sg)] = key
 				}
 			}
 		}
 	}
+	lastIndex.Store(ix)
+	return ix
+}
+
+// resolve returns the override of snap that key names.
+func (key overrideKey) resolve(snap *flagrepo.Snapshot) (override, bool) {
+	e, f, sg := snap.Environments[key.env], snap.Features[key.feature], snap.Segments[key.segment]
+	if e == nil || f == nil || sg == nil || e.Features[key.feature] == nil {
+		return override{}, false
+	}
+	fs := e.Features[key.feature]
+	for i := range fs.SegmentOverrides {
+		if fs.SegmentOverrides[i].Segment == key.segment {
+			return override{e, f, sg, &fs.SegmentOverrides[i]}, true
+		}
+	}
 	return override{}, false
+}
+
+// findOverride returns the override whose feature segment id is id.
+func findOverride(snap *flagrepo.Snapshot, id int64) (override, bool) {
+	key, ok := indexOf(snap).fseg[id]
+	if !ok {
+		return override{}, false
+	}
+	return key.resolve(snap)
+}
+
+// findOverrideState returns the override whose feature state id is id.
+func findOverrideState(snap *flagrepo.Snapshot, id int64) (override, bool) {
+	key, ok := indexOf(snap).state[id]
+	if !ok {
+		return override{}, false
+	}
+	return key.resolve(snap)
 }
 
 // adminFeatureSegment is Flagsmith's feature segment (list shape).
@@ -633,11 +702,91 @@ func (s *Server) adminFeatureSegmentCreate(w http.ResponseWriter, r *http.Reques
 	if !ok {
 		return
 	}
+	writeJSON(w, http.StatusCreated, o.writtenJSON(res.Revision))
+}
+
+// writtenJSON is the feature segment as its create and update answer it
+// (Flagsmith's FeatureSegmentCreateSerializer), with the revision written.
+func (o override) writtenJSON(revision string) map[string]any {
 	fs := o.featureSegment()
-	writeJSON(w, http.StatusCreated, map[string]any{
+	return map[string]any{
 		"id": fs.ID, "uuid": fs.UUID, "feature": fs.Feature, "segment": fs.Segment,
-		"environment": fs.Environment, "priority": fs.Priority, "revision": res.Revision,
+		"environment": fs.Environment, "priority": fs.Priority, "revision": revision,
+	}
+}
+
+// featureSegmentUpdateBody is the body of PUT and PATCH
+// /api/v1/features/feature-segments/:id/: the create shape with the
+// priority, and the fields of the list shape, accepted so that a client may
+// send back what it read.
+type featureSegmentUpdateBody struct {
+	Feature           optional[int64] `json:"feature"`
+	Segment           optional[int64] `json:"segment"`
+	Environment       optional[int64] `json:"environment"`
+	Priority          optional[int]   `json:"priority"`
+	ID                json.RawMessage `json:"id"`
+	UUID              json.RawMessage `json:"uuid"`
+	SegmentName       json.RawMessage `json:"segment_name"`
+	IsFeatureSpecific json.RawMessage `json:"is_feature_specific"`
+	Revision          json.RawMessage `json:"revision"`
+}
+
+// adminFeatureSegmentUpdate serves PUT and PATCH
+// /api/v1/features/feature-segments/:id/. An override is its environment,
+// feature and segment (its id derives from them), so those may be sent but
+// not changed; priority moves the override as update-priorities does (a
+// priority that is taken moves its holder down). Flagsmith ignores priority
+// here; PUT requires feature, segment and environment, as Flagsmith's does.
+func (s *Server) adminFeatureSegmentUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	st := s.adminState(w)
+	if st == nil {
+		return
+	}
+	o, ok := adminOverrideByPath(w, r, st, p, true)
+	if !ok {
+		return
+	}
+	var body featureSegmentUpdateBody
+	if !readAdminBody(w, r, &body) {
+		return
+	}
+	put := r.Method == http.MethodPut
+	for _, f := range []struct {
+		name string
+		v    optional[int64]
+		now  int64
+	}{{"feature", body.Feature, o.feature.ID}, {"segment", body.Segment, o.segment.ID}, {"environment", body.Environment, o.env.ID}} {
+		switch {
+		case put && !f.v.Set || f.v.Null:
+			s.writeFailed(w, r, fieldError(f.name, "This field is required (PATCH changes only the fields it is given)."))
+			return
+		case f.v.Set && f.v.V != f.now:
+			s.writeFailed(w, r, fieldError(f.name, "an override cannot be moved to another %s (%d, it has %d): its id derives from its environment, feature and segment; create the other override and delete this one", f.name, f.v.V, f.now))
+			return
+		}
+	}
+	var set edit.Override
+	if pr := body.Priority; pr.Null {
+		s.writeFailed(w, r, fieldError("priority", "may not be null"))
+		return
+	} else if pr.Set {
+		set.Priority = &pr.V
+	}
+	env, feature, segment := o.env.Key, o.feature.Key, o.segment.Key
+	res, ok := s.commitWrite(w, r, writeTarget{env: env, subject: feature}, commits.Request{
+		Edit: func(snap *flagrepo.Snapshot, files edit.Files) (edit.Result, error) {
+			if err := checkOverride(snap, env, feature, segment); err != nil {
+				return edit.Result{}, err
+			}
+			return edit.SetSegmentOverride(snap, files, env, feature, segment, set)
+		},
 	})
+	if !ok || writeProposal(w, res) {
+		return
+	}
+	if o, ok = servedOverride(w, s.servedAfter(), env, feature, segment); ok {
+		writeJSON(w, http.StatusOK, o.writtenJSON(res.Revision))
+	}
 }
 
 // servedOverride returns an override of the served state, answering 409

@@ -174,7 +174,7 @@ func (s *Server) Handler() http.Handler {
 	handle(http.MethodPost, "/api/experiments/environments/:environment/update-flag-v1/", s.admin(true, s.updateFlagV1))
 	handle(http.MethodPost, "/api/experiments/environments/:environment/update-flag-v2/", s.admin(true, s.updateFlagV2))
 	handle(http.MethodPost, "/api/experiments/environments/:environment/delete-segment-override/", s.admin(true, s.deleteSegmentOverride))
-	// Flagsmith Admin API (adminapi.go, adminfeatures.go, adminsegments.go).
+	// Flagsmith Admin API (adminapi.go, adminfeatures.go, adminsegments.go, adminfeaturestates.go).
 	handle(http.MethodGet, "/api/v1/organisations/", s.admin(false, s.adminOrganisations))
 	handle(http.MethodGet, "/api/v1/organisations/:organisation/", s.admin(false, s.adminOrganisation))
 	handle(http.MethodGet, "/api/v1/projects/", s.admin(false, s.adminProjects))
@@ -204,8 +204,17 @@ func (s *Server) Handler() http.Handler {
 	handle(http.MethodPost, "/api/v1/features/feature-segments/", s.admin(true, s.adminFeatureSegmentCreate))
 	handle(http.MethodPost, "/api/v1/features/feature-segments/update-priorities/", s.admin(true, s.adminUpdatePriorities))
 	handle(http.MethodGet, "/api/v1/features/feature-segments/:id/", s.admin(false, s.adminFeatureSegmentGet))
+	handle(http.MethodPut, "/api/v1/features/feature-segments/:id/", s.admin(true, s.adminFeatureSegmentUpdate))
+	handle(http.MethodPatch, "/api/v1/features/feature-segments/:id/", s.admin(true, s.adminFeatureSegmentUpdate))
 	handle(http.MethodDelete, "/api/v1/features/feature-segments/:id/", s.admin(true, s.adminFeatureSegmentDelete))
 	handle(http.MethodPost, "/api/v1/environments/:environment/features/:feature/create-segment-override/", s.admin(true, s.adminCreateSegmentOverride))
+	// adminfeaturestates.go.
+	handle(http.MethodGet, "/api/v1/features/featurestates/", s.admin(false, s.adminAllFeatureStates))
+	handle(http.MethodPost, "/api/v1/features/featurestates/", s.admin(true, s.adminFeatureStateCreate))
+	handle(http.MethodPut, "/api/v1/features/featurestates/:id/", s.admin(true, s.adminFeatureStateWrite))
+	handle(http.MethodPatch, "/api/v1/features/featurestates/:id/", s.admin(true, s.adminFeatureStateWrite))
+	handle(http.MethodPost, "/api/v1/environments/:environment/featurestates/", s.admin(false, s.adminEnvironmentStateMethod))
+	handle(http.MethodDelete, "/api/v1/environments/:environment/featurestates/:id/", s.admin(false, s.adminEnvironmentStateMethod))
 	// OFREP (ofrep.go).
 	browser(http.MethodPost, "/ofrep/v1/evaluate/flags", s.ofrepBulk)
 	browser(http.MethodPost, "/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)

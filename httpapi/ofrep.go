@@ -4,6 +4,7 @@ package httpapi
 //
 //	POST /ofrep/v1/evaluate/flags/{key}  one flag
 //	POST /ofrep/v1/evaluate/flags        every flag, with an ETag
+//	GET  /ofrep/v1/event-stream          change notifications (ofrepstream.go)
 //
 // Authentication is the environment key (client key, or "ser." server key)
 // as "Authorization: Bearer <key>" (the scheme in any case) or
@@ -96,6 +97,9 @@ type ofrepState struct {
 	// bulk[v] is the bulk answer without a targeting key.
 	bulk    [2][]byte
 	bulkLen [2][]string // Content-Length header of bulk[v]
+	// streams is the bulk answers' eventStreams member, with its leading
+	// comma (ofrepstream.go).
+	streams []byte
 }
 
 const ofrepSeedLen = sha256.Size + 1
@@ -133,8 +137,9 @@ func newOFREPFeature(r *flagrepo.Resolved, flag *evaluator.Flag, hideDisabled bo
 func assembleOFREP(es *envState, hideDisabled bool) {
 	o := &es.ofrep
 	o.hideDisabled = hideDisabled
+	o.streams = ofrepStreamsJSON(es)
 	o.features = make([]*ofrepFeature, len(es.features))
-	size := 16
+	size := 16 + len(o.streams)
 	for i, f := range es.features {
 		o.features[i] = &f.ofrep
 		size += len(f.ofrep.single) + 1
@@ -154,7 +159,9 @@ func assembleOFREP(es *envState, hideDisabled bool) {
 			first = false
 			b = append(b, f.single...)
 		}
-		o.bulk[v] = append(b, "]}"...)
+		b = append(b, ']')
+		b = append(b, o.streams...)
+		o.bulk[v] = append(b, '}')
 		o.bulkLen[v] = []string{strconv.Itoa(len(o.bulk[v]))}
 		copy(o.seed[v][:], es.digest[:])
 		o.seed[v][sha256.Size] = byte(v)
@@ -207,7 +214,9 @@ func (o *ofrepState) appendBulk(b []byte, flags []evaluator.Flag, server bool) [
 		first = false
 		b = f.appendFlag(b, &flags[i])
 	}
-	return append(b, "]}"...)
+	b = append(b, ']')
+	b = append(b, o.streams...)
+	return append(b, '}')
 }
 
 const (
@@ -506,6 +515,9 @@ func (rq *ofrepRequest) checkNames() string {
 func (s *Server) ofrepBulk(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	es, server := s.ofrepEnvironment(w, r)
 	if es == nil {
+		return
+	}
+	if es = s.ofrepAwaitConfig(w, r, es); es == nil {
 		return
 	}
 	o := &es.ofrep

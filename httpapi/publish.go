@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/stream"
 )
 
 // Publish turns a snapshot into the served state: the evaluation models and
@@ -117,9 +118,29 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 		}
 	}
 	s.current.Store(st)
+	notifyChanged(s.hub, prev, st)
 	s.metrics.published(snap.Revision.SHA, snap.Revision.Time)
 	s.log.Debug("published", "revision", snap.Revision.SHA, "environments", len(models), "features", len(snap.Features))
 	return nil
+}
+
+// notifyChanged tells the streams of each environment whose answers differ
+// between prev and st (its digest changed, or it was added or removed);
+// the others hear nothing.
+func notifyChanged(hub *stream.Hub, prev, st *state) {
+	if prev == nil {
+		return // nobody can be subscribed before the first revision
+	}
+	for key, es := range st.byEnv {
+		if pes := prev.byEnv[key]; pes == nil || pes.digest != es.digest {
+			hub.Notify(key, stream.Event{Revision: st.snap.Revision.SHA, Updated: st.updated, Digest: es.digest})
+		}
+	}
+	for key := range prev.byEnv {
+		if st.byEnv[key] == nil {
+			hub.Notify(key, stream.Event{Revision: st.snap.Revision.SHA, Updated: st.updated, Removed: true})
+		}
+	}
 }
 
 // featureIndex maps feature keys to their position; prev's map is kept when

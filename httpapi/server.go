@@ -27,6 +27,7 @@ import (
 	"github.com/gitflags/gitflags/gitsync"
 	"github.com/gitflags/gitflags/history"
 	"github.com/gitflags/gitflags/identities"
+	"github.com/gitflags/gitflags/stream"
 	"github.com/gitflags/gitflags/tokens"
 )
 
@@ -42,6 +43,7 @@ type Server struct {
 	publishing sync.Mutex // serialises Publish, which updates caches shared with the previous state
 	metrics    *metrics
 	limiter    *tokens.Limiter // admin API rate limits (admin.go)
+	hub        *stream.Hub     // event streams (sse.go, ofrepstream.go)
 }
 
 // Options configure a Server.
@@ -58,6 +60,16 @@ type Options struct {
 	// Collectors are extra Prometheus collectors served on /metrics with the
 	// server's own metrics; New panics if one collides with them.
 	Collectors []prometheus.Collector
+	// Event streams (sse.go, ofrepstream.go); zero values are the defaults.
+	// StreamKeepAlive is the interval of keep-alive comments (15 s),
+	// StreamWriteTimeout the time a client has to take each write before it
+	// is dropped (5 s), StreamRetry the reconnection delay sent to clients
+	// (3 s), and OFREPRefetchWait how long a re-fetch announced by an event
+	// waits for this server to serve that configuration (2 s).
+	StreamKeepAlive    time.Duration
+	StreamWriteTimeout time.Duration
+	StreamRetry        time.Duration
+	OFREPRefetchWait   time.Duration
 }
 
 // New returns a Server with nothing published yet: it answers 503 until the
@@ -66,7 +78,7 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &Server{log: opts.Log, identities: opts.Identities, opts: opts, limiter: tokens.NewLimiter(opts.TokenLimits)}
+	s := &Server{log: opts.Log, identities: opts.Identities, opts: opts, limiter: tokens.NewLimiter(opts.TokenLimits), hub: stream.NewHub()}
 	s.metrics = newMetrics(s)
 	return s
 }
@@ -161,6 +173,8 @@ func (s *Server) Handler() http.Handler {
 	browser(http.MethodPost, "/api/v1/bulk-identities/", s.bulkIdentities)
 	browser(http.MethodGet, "/api/v1/environment-document/", s.environmentDocument)
 	browser(http.MethodPost, "/api/v1/analytics/flags/", s.analyticsFlags)
+	// Flagsmith realtime (sse.go).
+	browser(http.MethodGet, "/sse/environments/:key/stream", s.flagsmithStream)
 	// Admin and sync (admin.go).
 	handle(http.MethodGet, "/api/v1/status", s.admin(false, s.status))
 	handle(http.MethodPost, "/api/v1/sync", s.admin(true, s.syncNow))
@@ -218,6 +232,7 @@ func (s *Server) Handler() http.Handler {
 	// OFREP (ofrep.go).
 	browser(http.MethodPost, "/ofrep/v1/evaluate/flags", s.ofrepBulk)
 	browser(http.MethodPost, "/ofrep/v1/evaluate/flags/:key", s.ofrepFlag)
+	browser(http.MethodGet, ofrepStreamPath, s.ofrepStream) // ofrepstream.go
 	for path, methods := range corsMethods {
 		r.OPTIONS(path, preflight(methods))
 	}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"path"
 	"strings"
@@ -221,6 +222,12 @@ func (w *Writer) write(ctx context.Context, req Request, served *flagrepo.Snapsh
 		}
 		lastErr = err
 		if w.opts.Remote {
+			// Another writer (a second server on the same remote) won the
+			// race: wait a random while, growing with each attempt, so that
+			// the writers take turns instead of one always winning.
+			if err := sleep(ctx, time.Duration(rand.Int64N(int64(20*time.Millisecond)<<attempt))); err != nil {
+				return Result{}, nil, err
+			}
 			fctx, cancel := context.WithTimeout(ctx, w.opts.PushTimeout)
 			_, err := w.opts.Repo.Fetch(fctx, gitstore.RemoteOptions{Branch: w.branch, Auth: w.opts.Auth})
 			cancel()
@@ -409,5 +416,17 @@ type headFiles struct {
 }
 
 func (f headFiles) ReadFile(name string) ([]byte, error) { return f.repo.ReadFile(f.commit, name) }
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func short(sha string) string { return sha[:min(len(sha), 12)] }

@@ -14,6 +14,7 @@
 package changes
 
 import (
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -44,6 +45,21 @@ func (k Kind) String() string {
 
 // MarshalText encodes the kind as its String.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes "modified", "added" or "removed".
+func (k *Kind) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "modified":
+		*k = Modified
+	case "added":
+		*k = Added
+	case "removed":
+		*k = Removed
+	default:
+		return fmt.Errorf("unknown change kind %q (modified, added or removed)", b)
+	}
+	return nil
+}
 
 // Set is what changed between two snapshots. It refers to the snapshots'
 // documents, which must not be modified.

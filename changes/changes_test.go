@@ -320,4 +320,11 @@ func TestKindJSON(t *testing.T) {
 	if err != nil || string(b) != `{"a":"added","m":"modified","r":"removed"}` {
 		t.Errorf("%s %v", b, err)
 	}
+	var back map[string]Kind
+	if err := json.Unmarshal(b, &back); err != nil || back["a"] != Added || back["m"] != Modified || back["r"] != Removed {
+		t.Errorf("%v %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`"changed"`), new(Kind)); err == nil {
+		t.Error("unknown kind accepted")
+	}
 }

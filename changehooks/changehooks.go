@@ -152,6 +152,9 @@ func cmpOr(d, def time.Duration) time.Duration {
 // Start starts the dispatcher and one sender per webhook. They stop when
 // ctx is done or Close is called.
 func (s *Sender) Start(ctx context.Context) {
+	for _, q := range s.hooks {
+		s.log.Info("change webhook", "webhook", q.hook)
+	}
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.wg.Go(func() { s.dispatch(ctx) })
 	for _, q := range s.hooks {
@@ -449,7 +452,10 @@ func (m metrics) forHook(name string) hookMetrics {
 	}
 }
 
-// Collectors returns the Sender's Prometheus metrics.
+// Collectors returns the Sender's Prometheus metrics (none without webhooks).
 func (s *Sender) Collectors() []prometheus.Collector {
+	if len(s.hooks) == 0 {
+		return nil
+	}
 	return []prometheus.Collector{s.metrics.revisions, s.metrics.deliveries, s.metrics.retries, s.metrics.queued, s.metrics.lastSuccess}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/gitflags/gitflags/changehooks"
 	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/connlimit"
 	"github.com/gitflags/gitflags/flagrepo"
@@ -70,6 +71,7 @@ type serveConfig struct {
 	MaxStreams      int // streaming connections; 0: likewise
 	OfflineWrites   bool
 	Tokens          string
+	ChangeHooks     []changehooks.Hook // the config file's change_webhooks (no flag)
 }
 
 // logLevels are the values of --log-level.
@@ -133,7 +135,11 @@ func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 		*configPath = os.Getenv("GITFLAGS_CONFIG")
 	}
 	if *configPath != "" {
-		if err := applyConfigFile(fs, *configPath); err != nil {
+		hooks, err := applyConfigFile(fs, *configPath)
+		if err == nil && hooks != nil {
+			cfg.ChangeHooks, err = changehooks.ParseConfig(hooks, os.Getenv)
+		}
+		if err != nil {
 			return cfg, usageError("config %s: %v", *configPath, err)
 		}
 	}
@@ -170,15 +176,15 @@ func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 
 // applyConfigFile sets the flags of fs named by the keys of the JSON object
 // in path. A boolean flag takes true or false, a numeric flag a number, any
-// other flag a string.
-func applyConfigFile(fs *flag.FlagSet, path string) error {
+// other flag a string. It returns the value of change_webhooks (not a flag).
+func applyConfigFile(fs *flag.FlagSet, path string) (hooks json.RawMessage, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(data, &keys); err != nil {
-		return fmt.Errorf("not a JSON object: %v", err)
+		return nil, fmt.Errorf("not a JSON object: %v", err)
 	}
 	byKey := map[string]*flag.Flag{}
 	var known []string
@@ -188,10 +194,15 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 			known = append(known, configKey(f.Name))
 		}
 	})
+	known = append(known, changehooks.ConfigKey)
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if k == changehooks.ConfigKey {
+			hooks = keys[k]
+			continue
+		}
 		f := byKey[k]
 		if f == nil {
-			return fmt.Errorf("unknown key %q (known keys: %s)", k, strings.Join(known, ", "))
+			return nil, fmt.Errorf("unknown key %q (known keys: %s)", k, strings.Join(known, ", "))
 		}
 		raw, val, want := keys[k], "", "a string"
 		var err error
@@ -208,13 +219,13 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 			err = json.Unmarshal(raw, &val)
 		}
 		if err != nil {
-			return fmt.Errorf("%q must be %s, not %s", k, want, raw)
+			return nil, fmt.Errorf("%q must be %s, not %s", k, want, raw)
 		}
 		if err := f.Value.Set(val); err != nil {
-			return fmt.Errorf("invalid value %s for %q: %v", raw, k, err)
+			return nil, fmt.Errorf("invalid value %s for %q: %v", raw, k, err)
 		}
 	}
-	return nil
+	return hooks, nil
 }
 
 // isURL reports whether repo names a remote rather than a local path.
@@ -298,8 +309,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		adminTokens = admins
 	}
 	lim := connectionLimits(cfg, log)
+	hooks := changehooks.New(changehooks.Options{Hooks: cfg.ChangeHooks, Log: log})
 	srv := httpapi.New(httpapi.Options{
-		Log: log, Identities: store, Collectors: lim.Collectors(),
+		Log: log, Identities: store, Collectors: append(lim.Collectors(), hooks.Collectors()...),
 		Tokens: adminTokens, WebhookSecret: os.Getenv("GITFLAGS_WEBHOOK_SECRET"),
 	})
 	var served *flagrepo.Snapshot
@@ -318,7 +330,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sy, err := gitsync.New(gitsync.Options{
 		Repo: repo, Branch: cfg.Branch, Remote: remote, Auth: auth, Interval: cfg.Interval,
 		WatchWorktree: cfg.WatchWorktree, Dir: repoPath, Served: served,
-		Publish: srv.Publish, Log: log, Metrics: srv.SyncMetrics(),
+		Publish: func(snap *flagrepo.Snapshot) error {
+			prev := srv.Snapshot() // publishes are serialized by the Syncer
+			if err := srv.Publish(snap); err != nil {
+				return err
+			}
+			hooks.Notify(prev, snap) // never blocks
+			return nil
+		},
+		Log: log, Metrics: srv.SyncMetrics(),
 		Reconcile: func(ctx context.Context) (string, error) {
 			if writer == nil {
 				return "", nil
@@ -350,6 +370,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	snap := srv.Snapshot()
 	srv.AttachSync(sy)
 	syncCtx, stopSync := context.WithCancel(ctx)
+	hooks.Start(syncCtx)
+	defer hooks.Close()
+	hooks.CheckEnvironments(snap)
 	syncDone := make(chan struct{})
 	go func() {
 		defer close(syncDone)

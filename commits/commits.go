@@ -317,7 +317,7 @@ func (w *Writer) attempt(ctx context.Context, req Request, served *flagrepo.Snap
 	switch err := w.opts.Repo.UpdateRef(plumbing.NewBranchReferenceName(w.branch), commit, head); {
 	case errors.Is(err, gitstore.ErrRefMoved):
 		return Result{}, nil, fmt.Errorf("%w: %v", errMoved, err)
-	case errors.Is(err, gitstore.ErrWorktreeDirty):
+	case errors.Is(err, gitstore.ErrWorktreeDirty), errors.Is(err, gitstore.ErrLocked):
 		return Result{}, nil, fmt.Errorf("%w: %v", ErrConflict, err)
 	case err != nil:
 		return Result{}, nil, fmt.Errorf("move %s: %w", w.branch, err)

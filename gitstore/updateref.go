@@ -26,6 +26,9 @@ var (
 	// ErrWorktreeDirty means files of the checked-out work tree that the
 	// update would change have uncommitted changes.
 	ErrWorktreeDirty = errors.New("the work tree has uncommitted changes")
+	// ErrLocked means another process holds the reference's (or the
+	// index's) lock file, or a process that died left it.
+	ErrLocked = errors.New("locked by another git process")
 )
 
 // errNotDir is the error of a path under a file.
@@ -139,10 +142,6 @@ func (r *Repo) updateRef(name plumbing.ReferenceName, new, old plumbing.Hash) er
 	return nil
 }
 
-// staleLockAge is the age past which a lock file is taken to be left by a
-// process that died holding it, and removed.
-const staleLockAge = 5 * time.Second
-
 // takeLock creates lock file path (and its directory) exclusively, waiting
 // up to refLockTimeout for another process to release it.
 func takeLock(path string) (*os.File, error) {
@@ -159,15 +158,9 @@ func takeLock(path string) (*os.File, error) {
 			return nil, fmt.Errorf("create lock file: %w", err)
 		}
 		if time.Now().After(deadline) {
-			// Git holds a lock for milliseconds: one this old was left by a
-			// process that crashed (or was killed) while holding it.
-			if fi, serr := os.Stat(path); serr == nil && time.Since(fi.ModTime()) > staleLockAge {
-				if rerr := os.Remove(path); rerr == nil || errors.Is(rerr, fs.ErrNotExist) {
-					deadline = time.Now().Add(refLockTimeout)
-					continue
-				}
-			}
-			return nil, fmt.Errorf("lock file %s exists: another git process is updating it; if none is running, a crashed one left it, and it may be removed (it is removed once it is %s old)", path, staleLockAge)
+			// Never removed here: git may hold a lock for as long as a
+			// person's editor is open (git commit holds index.lock).
+			return nil, fmt.Errorf("%w: lock file %s exists: another git process is updating it; if none is running, a crashed one left it, and it may be removed", ErrLocked, path)
 		}
 		time.Sleep(wait)
 	}

@@ -69,7 +69,8 @@ type Options struct {
 	// Attempts bounds how often a write is applied again after the branch
 	// moved (default 5). Queue bounds the writes waiting (default 256).
 	Attempts, Queue int
-	// PushTimeout bounds one push (default 60 s).
+	// PushTimeout bounds one push (default 60 s; 15 s with OfflineWrites,
+	// after which the write is kept locally).
 	PushTimeout time.Duration
 	// OfflineWrites lets a write go on when the remote cannot be reached: it
 	// is committed in the clone, served, and pushed later (offline.go).
@@ -85,7 +86,8 @@ type Writer struct {
 	turn   chan struct{} // held by the running write
 
 	mu     sync.Mutex
-	status Status // Branch and Kept are kept up to date by Status
+	status Status    // Branch and Kept are kept up to date by Status
+	downAt time.Time // when a push last found the remote unreachable; zero after a success
 }
 
 // New returns a Writer for opts.
@@ -101,6 +103,9 @@ func New(opts Options) (*Writer, error) {
 	}
 	if opts.PushTimeout <= 0 {
 		opts.PushTimeout = 60 * time.Second
+		if opts.OfflineWrites {
+			opts.PushTimeout = 15 * time.Second
+		}
 	}
 	branch := opts.Branch
 	if branch == "" {
@@ -296,7 +301,14 @@ func (w *Writer) attempt(ctx context.Context, req Request, served *flagrepo.Snap
 		return res, nil, err
 	}
 	if w.opts.Remote {
-		err := w.push(ctx, commit, plumbing.NewBranchReferenceName(w.branch))
+		var err error
+		if w.opts.OfflineWrites && w.knownDown() {
+			// The remote did not answer moments ago: no write waits for it
+			// again; the commits are pushed after the next successful fetch.
+			err = fmt.Errorf("%w: it did not answer the last push, %s ago", gitstore.ErrRemoteUnavailable, w.downFor())
+		} else {
+			err = w.push(ctx, commit, plumbing.NewBranchReferenceName(w.branch))
+		}
 		switch {
 		case err == nil:
 			if pending := w.unpushedHead(); !pending.IsZero() { // pushed along with this one
@@ -334,16 +346,54 @@ func (w *Writer) push(ctx context.Context, commit plumbing.Hash, dst plumbing.Re
 	if err := w.opts.Repo.SetRef(writeRef, commit); err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, w.opts.PushTimeout)
+	// A client that leaves does not cut the push short: its outcome would
+	// be unknown (the remote may have taken it).
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.PushTimeout)
 	defer cancel()
 	err := w.opts.Repo.Push(pctx, writeRef, dst, gitstore.RemoteOptions{Branch: w.branch, Auth: w.opts.Auth})
 	switch {
 	case errors.Is(err, gitstore.ErrPushRejected):
+		w.setDown(false)
 		return fmt.Errorf("%w: %v", errMoved, err)
+	case errors.Is(err, gitstore.ErrRemoteUnavailable):
+		w.setDown(true)
+		return fmt.Errorf("push to %s: %w", w.opts.Repo.RemoteURL(), err)
 	case err != nil:
 		return fmt.Errorf("push to %s: %w", w.opts.Repo.RemoteURL(), err)
 	}
+	w.setDown(false)
 	return nil
+}
+
+// retryDown is how long, after a push found the remote unreachable, break-
+// glass writes are kept locally without trying to push first (the push after
+// a successful fetch, or the first write after it, tries again).
+const retryDown = 30 * time.Second
+
+// setDown records whether the last push found the remote unreachable.
+func (w *Writer) setDown(down bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !down {
+		w.downAt = time.Time{}
+	} else if w.downAt.IsZero() || time.Since(w.downAt) > retryDown {
+		w.downAt = time.Now()
+	}
+}
+
+// downFor returns how long ago a push found the remote unreachable.
+func (w *Writer) downFor() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Since(w.downAt).Round(time.Second)
+}
+
+// knownDown reports whether a push found the remote unreachable less than
+// retryDown ago.
+func (w *Writer) knownDown() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.downAt.IsZero() && time.Since(w.downAt) < retryDown
 }
 
 // propose makes the branch gitflags/<name>-<short id> at commit (pushed when

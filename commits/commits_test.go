@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -503,5 +504,60 @@ func TestOfflineWritesOff(t *testing.T) {
 	}
 	if st := f.w.Status(); st.Unpushed != 0 {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// TestOfflineWritesHangingRemote: a remote that accepts connections and
+// never answers holds up at most the first write (for PushTimeout); the
+// next ones are kept locally at once, and a client that leaves does not
+// lose its write.
+func TestOfflineWritesHangingRemote(t *testing.T) {
+	f, _, _ := remoteFixture(t, Options{OfflineWrites: true, PushTimeout: 500 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	git(t, f.dir, "remote", "set-url", "origin", "http://"+ln.Addr().String()+"/flags.git")
+
+	first, err := f.w.Write(context.Background(), Request{Edit: setRateLimit(1), Author: author})
+	if err != nil || first.Unpushed != 1 {
+		t.Fatalf("first write to a hanging remote: %+v %v", first, err)
+	}
+	// The second write does not try the remote again: it is kept at once,
+	// even for a client whose context is already cancelled.
+	ctx, cancel := context.WithCancel(context.Background())
+	second, err := f.w.Write(ctx, Request{Author: author, Edit: func(snap *flagrepo.Snapshot, files edit.Files) (edit.Result, error) {
+		cancel() // the client goes away while its write is under way
+		return setRateLimit(2)(snap, files)
+	}})
+	if err != nil || second.Unpushed != 2 || f.last().Revision.SHA != second.Revision {
+		t.Fatalf("second write: %+v %v", second, err)
+	}
+	mu.Lock()
+	n := len(conns)
+	mu.Unlock()
+	if n != 1 {
+		t.Errorf("the remote was tried %d times, want once (the first write)", n)
 	}
 }

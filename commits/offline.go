@@ -89,6 +89,11 @@ func (w *Writer) pushed() {
 	w.status.Unpushed, w.status.UnpushedSince, w.status.LastPushError = 0, time.Time{}, ""
 }
 
+// Fetched is gitsync.Options.Fetched: a fetch that failed marks the remote
+// as down for break-glass writes (they are then kept locally without waiting
+// for a push), one that succeeded clears it.
+func (w *Writer) Fetched(err error) { w.setDown(err != nil) }
+
 // Reconcile pushes the commits waiting for the remote, applying them again on
 // the remote's head if it moved, and returns the reference to serve: ""
 // when nothing waits (the remote branch), else UnpushedRef. It is

@@ -111,6 +111,10 @@ type Options struct {
 	// remote branch; another while commits wait to be pushed). An error is
 	// the sync's error, and the reference it returns is served all the same.
 	Reconcile func(ctx context.Context) (ref string, err error)
+	// Fetched, in remote mode, is told the outcome of every fetch (nil
+	// when it succeeded): the write path keeps writes local at once while
+	// the remote is down.
+	Fetched func(err error)
 	// Publish makes a new valid snapshot the served one. An error keeps the
 	// old one serving and rejects the revision like a validation error.
 	Publish func(*flagrepo.Snapshot) error
@@ -173,6 +177,7 @@ type Syncer struct {
 	trigger chan struct{}
 	paused  atomic.Bool
 
+	fetchMu sync.Mutex // one fetch at a time (remote mode), taken before syncMu
 	syncMu  sync.Mutex // one sync at a time; guards the fields below
 	served  *flagrepo.Snapshot
 	seen    string // newest commit handled, published or rejected
@@ -305,19 +310,35 @@ func (s *Syncer) Sync(ctx context.Context) error {
 	if s.paused.Load() {
 		return ErrPaused
 	}
+	if s.mode == ModeRemote {
+		// The fetch (the network) runs without the sync lock, so that a
+		// write never waits for a slow or hanging remote's fetch; one fetch
+		// runs at a time.
+		s.fetchMu.Lock()
+		defer s.fetchMu.Unlock()
+		start := time.Now()
+		fctx, cancel := context.WithTimeout(ctx, s.opts.FetchTimeout)
+		_, err := s.opts.Repo.Fetch(fctx, gitstore.RemoteOptions{Branch: s.opts.Branch, Auth: s.opts.Auth})
+		cancel()
+		if s.opts.Fetched != nil && ctx.Err() == nil {
+			s.opts.Fetched(err)
+		}
+		s.syncMu.Lock()
+		defer s.syncMu.Unlock()
+		return s.syncLocked(ctx, start, err)
+	}
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
-	return s.syncLocked(ctx)
+	return s.syncLocked(ctx, time.Now(), nil)
 }
 
-func (s *Syncer) syncLocked(ctx context.Context) error {
-	start := time.Now()
+// syncLocked finishes a sync with the sync lock held: in remote mode after
+// the fetch that began at start and ended with fetchErr.
+func (s *Syncer) syncLocked(ctx context.Context, start time.Time, fetchErr error) error {
 	var err, rejected error
 	switch s.mode {
 	case ModeRemote:
-		fctx, cancel := context.WithTimeout(ctx, s.opts.FetchTimeout)
-		_, err = s.opts.Repo.Fetch(fctx, gitstore.RemoteOptions{Branch: s.opts.Branch, Auth: s.opts.Auth})
-		cancel()
+		err = fetchErr
 		if err == nil {
 			ref := s.ref
 			if s.opts.Reconcile != nil {

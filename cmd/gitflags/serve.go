@@ -345,6 +345,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return writer.Reconcile(ctx)
 		},
+		Fetched: func(err error) {
+			if writer != nil {
+				writer.Fetched(err)
+			}
+		},
+		FetchTimeout: fetchTimeout(cfg),
 	})
 	if err != nil {
 		return err
@@ -454,6 +460,16 @@ func connectionLimits(cfg serveConfig, log *slog.Logger) *connlimit.Limiter {
 			"request", conns, "stream", streams, "open_files", files)
 	}
 	return lim
+}
+
+// fetchTimeout bounds a fetch: with --offline-writes 15 s, so that a hanging
+// remote holds writes up for no longer (they are then kept locally); else
+// gitsync's default.
+func fetchTimeout(cfg serveConfig) time.Duration {
+	if cfg.OfflineWrites {
+		return 15 * time.Second
+	}
+	return 0
 }
 
 // serverCommitter is the committer of the admin API's commits (their author

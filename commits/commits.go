@@ -119,7 +119,11 @@ func New(opts Options) (*Writer, error) {
 			return nil, fmt.Errorf("%w: %v", ErrNotWritable, err)
 		}
 	}
-	return &Writer{opts: opts, branch: branch, queue: make(chan struct{}, opts.Queue), turn: make(chan struct{}, 1)}, nil
+	w := &Writer{opts: opts, branch: branch, queue: make(chan struct{}, opts.Queue), turn: make(chan struct{}, 1)}
+	if opts.Remote {
+		w.recoverStatus()
+	}
+	return w, nil
 }
 
 // Branch returns the branch writes go to.

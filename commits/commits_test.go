@@ -474,25 +474,50 @@ func TestOfflineWrites(t *testing.T) {
 	}
 	git(t, remote, "fsck", "--strict")
 
-	// Down again; meanwhile someone changes the same file: the waiting
-	// commit no longer applies and is kept on a branch, reported.
+	// Down again; two writes wait, and meanwhile someone changes the file
+	// of the first: it no longer applies, the second still does.
 	os.Rename(remote, gone)
 	c, err := f.w.Write(ctx, Request{Edit: setRateLimit(3), Author: author})
 	if err != nil || c.Unpushed != 1 {
 		t.Fatalf("offline write: %+v %v", c, err)
 	}
+	d, err := f.w.Write(ctx, Request{Author: author, Edit: func(snap *flagrepo.Snapshot, files edit.Files) (edit.Result, error) {
+		on := true
+		return edit.SetFeatureState(snap, files, "staging", "dark_mode", edit.State{Enabled: &on})
+	}})
+	if err != nil || d.Unpushed != 2 {
+		t.Fatalf("second offline write: %+v %v", d, err)
+	}
+	// A restart with the remote still down finds both waiting.
+	restarted, err := New(Options{Repo: f.repo, Sync: f.sync, Remote: true, Committer: committer, OfflineWrites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := restarted.Status(); st.Unpushed != 2 || st.LastPushError == "" {
+		t.Errorf("status after a restart: %+v", st)
+	}
 	os.Rename(gone, remote)
 	commitElsewhere(t, other, "environments/staging/features/api_rate_limit.json", "clash")
 	err = f.sync.Sync(ctx)
 	st := f.w.Status()
-	if !errors.Is(err, ErrConflict) || len(st.Kept) != 1 || !strings.Contains(err.Error(), st.Kept[0]) {
+	if !errors.Is(err, ErrConflict) || len(st.Kept) != 1 || !strings.Contains(err.Error(), st.Kept[0]) || !strings.Contains(err.Error(), "api_rate_limit.json") {
 		t.Fatalf("sync after a clash: %v, status %+v", err, st)
 	}
-	if got := git(t, f.dir, "rev-parse", "refs/heads/"+st.Kept[0]); got != c.Revision {
-		t.Errorf("kept branch at %s, want the unpushed commit %s", got, c.Revision)
+	// All the waiting commits are kept on a branch, here and on the remote.
+	for _, dir := range []string{f.dir, remote} {
+		if got := git(t, dir, "rev-parse", "refs/heads/"+st.Kept[0]); got != d.Revision {
+			t.Errorf("kept branch in %s at %s, want the unpushed head %s", dir, got, d.Revision)
+		}
 	}
-	if f.last().Revision.SHA != git(t, remote, "rev-parse", "main") {
-		t.Error("the remote's head is not served after the clash")
+	// The one that still applies is pushed and served; the other is not.
+	if got := git(t, remote, "log", "-1", "--format=%an|%s", "main"); !strings.HasPrefix(got, "Jane Doe|staging: dark_mode on") {
+		t.Errorf("remote head: %s", got)
+	}
+	if f.last().Revision.SHA != git(t, remote, "rev-parse", "main") || st.Unpushed != 0 {
+		t.Errorf("served %s, remote main %s, status %+v", f.last().Revision.SHA, git(t, remote, "rev-parse", "main"), st)
+	}
+	if v := rateLimit(t, f.last()); v != int64(5001) {
+		t.Errorf("served api_rate_limit %v, want the remote's 5001", v)
 	}
 }
 
@@ -538,6 +563,12 @@ func TestOfflineWritesHangingRemote(t *testing.T) {
 			c.Close()
 		}
 	})
+	// The Syncer's first fetch (when Run starts) goes to the real remote.
+	for deadline := time.Now().Add(20 * time.Second); f.sync.Status().Successes < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Syncer did not fetch at start")
+		}
+	}
 	git(t, f.dir, "remote", "set-url", "origin", "http://"+ln.Addr().String()+"/flags.git")
 
 	first, err := f.w.Write(context.Background(), Request{Edit: setRateLimit(1), Author: author})

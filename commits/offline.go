@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -53,6 +54,44 @@ func (w *Writer) Status() Status {
 	st.Kept = slices.Clone(st.Kept)
 	return st
 }
+
+// recoverStatus rebuilds the status from the repository at start: the
+// commits still waiting from before a restart, and the kept branches.
+func (w *Writer) recoverStatus() {
+	if kept, err := w.opts.Repo.Branches(keptPrefix); err == nil {
+		for name := range kept {
+			w.status.Kept = append(w.status.Kept, name)
+		}
+		slices.Sort(w.status.Kept)
+	}
+	pending := w.unpushedHead()
+	if pending.IsZero() {
+		return
+	}
+	remote, err := w.opts.Repo.Resolve(gitstore.RemoteRef(w.branch))
+	if err != nil {
+		return
+	}
+	base, err := w.opts.Repo.MergeBase(remote, pending)
+	if err != nil {
+		return
+	}
+	for h := pending; h != base && w.status.Unpushed < 1_000_000; {
+		c, err := w.opts.Repo.ReadCommit(h)
+		if err != nil || len(c.Parents) == 0 {
+			break
+		}
+		w.status.Unpushed++
+		if w.status.UnpushedSince.IsZero() || c.Time.Before(w.status.UnpushedSince) {
+			w.status.UnpushedSince = c.Time
+		}
+		h = c.Parents[0]
+	}
+	w.status.LastPushError = "not pushed before the server restarted"
+}
+
+// keptPrefix begins the branches that hold commits that no longer applied.
+const keptPrefix = "gitflags/unpushed-"
 
 // unpushedHead returns the head of the waiting commits, or the zero hash.
 func (w *Writer) unpushedHead() plumbing.Hash {
@@ -126,10 +165,19 @@ func (w *Writer) reconcile(ctx context.Context, pending plumbing.Hash) (string, 
 		return "", w.dropUnpushed()
 	}
 	tip := pending
+	var kept error // the commits that did not apply, kept on a branch
 	if base != remote {
-		replayed, err := w.replay(base, pending, remote)
+		replayed, skipped, err := w.replay(base, pending, remote)
 		if err != nil {
-			return w.keepOnBranch(pending, err)
+			return w.keepOnBranch(ctx, pending, err, true)
+		}
+		if len(skipped) > 0 {
+			// The whole chain as it was, for a person to merge; the
+			// commits that still apply are pushed and served.
+			_, kept = w.keepOnBranch(ctx, pending, errors.New(strings.Join(skipped, "; ")), replayed == remote)
+			if replayed == remote {
+				return "", kept
+			}
 		}
 		if err := w.opts.Repo.UpdateRef(UnpushedRef(w.branch), replayed, pending); err != nil {
 			return string(UnpushedRef(w.branch)), err
@@ -139,7 +187,10 @@ func (w *Writer) reconcile(ctx context.Context, pending plumbing.Hash) (string, 
 	if err := w.push(ctx, tip, plumbing.NewBranchReferenceName(w.branch)); err != nil {
 		return string(UnpushedRef(w.branch)), fmt.Errorf("push the commits made while the remote was unreachable: %w", err)
 	}
-	return "", w.dropUnpushed()
+	if err := w.dropUnpushed(); err != nil {
+		return "", err
+	}
+	return "", kept
 }
 
 func (w *Writer) dropUnpushed() error {
@@ -152,51 +203,62 @@ func (w *Writer) dropUnpushed() error {
 
 // keepOnBranch puts the waiting commits on a branch of their own, because
 // they no longer apply on the remote's head, and stops serving them.
-func (w *Writer) keepOnBranch(pending plumbing.Hash, why error) (string, error) {
-	branch := "gitflags/unpushed-" + time.Now().UTC().Format("20060102-150405")
-	if err := w.opts.Repo.UpdateRef(plumbing.NewBranchReferenceName(branch), pending, plumbing.ZeroHash); err != nil {
+func (w *Writer) keepOnBranch(ctx context.Context, pending plumbing.Hash, why error, drop bool) (string, error) {
+	branch := keptPrefix + time.Now().UTC().Format("20060102-150405.000")
+	ref := plumbing.NewBranchReferenceName(branch)
+	if err := w.opts.Repo.UpdateRef(ref, pending, plumbing.ZeroHash); err != nil {
 		return string(UnpushedRef(w.branch)), fmt.Errorf("keep the unpushed commits on %s: %w", branch, err)
 	}
-	if err := w.opts.Repo.RemoveRef(UnpushedRef(w.branch)); err != nil {
-		return string(UnpushedRef(w.branch)), err
+	// Pushed too (a new branch cannot conflict), so that they are not only
+	// on this server's disk.
+	where := "pushed to the remote"
+	if err := w.push(ctx, pending, ref); err != nil {
+		where = "on this server only (" + err.Error() + ")"
+	}
+	if drop {
+		if err := w.opts.Repo.RemoveRef(UnpushedRef(w.branch)); err != nil {
+			return string(UnpushedRef(w.branch)), err
+		}
+		w.pushed()
 	}
 	w.mu.Lock()
 	w.status.Kept = append(w.status.Kept, branch)
-	w.status.Unpushed, w.status.UnpushedSince = 0, time.Time{}
 	w.mu.Unlock()
-	return "", fmt.Errorf("%w: the commits made while the remote was unreachable no longer apply on its %s (%v); they are kept on branch %s", ErrConflict, w.branch, why, branch)
+	return "", fmt.Errorf("%w: commits made while the remote was unreachable no longer apply on its %s (%v); all of them are kept on branch %s, %s", ErrConflict, w.branch, why, branch, where)
 }
 
 // replay applies the commits from base (exclusive) to tip on onto, oldest
-// first, each with its own author and message, and returns the new tip. A
-// commit conflicts when it changes a file the remote changed too (to other
-// content), or when its result does not validate.
-func (w *Writer) replay(base, tip, onto plumbing.Hash) (plumbing.Hash, error) {
+// first, each with its own author and message, and returns the new tip and
+// the commits it skipped. A commit is skipped when it changes a file the
+// remote changed too (to other content) or that a skipped commit changed,
+// or when its result does not validate. An error is a failure to read or
+// write the repository.
+func (w *Writer) replay(base, tip, onto plumbing.Hash) (plumbing.Hash, []string, error) {
 	repo := w.opts.Repo
 	var chain []gitstore.Commit
 	var hashes []plumbing.Hash
 	for h := tip; h != base; {
 		c, err := repo.ReadCommit(h)
 		if err != nil {
-			return plumbing.ZeroHash, err
+			return plumbing.ZeroHash, nil, err
 		}
 		if len(c.Parents) == 0 {
-			return plumbing.ZeroHash, errors.New("the unpushed commits do not descend from the remote's history")
+			return plumbing.ZeroHash, nil, errors.New("the unpushed commits do not descend from the remote's history")
 		}
 		chain, hashes = append(chain, c), append(hashes, h)
 		h = c.Parents[0]
 	}
 	baseCommit, err := repo.ReadCommit(base)
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return plumbing.ZeroHash, nil, err
 	}
 	ontoCommit, err := repo.ReadCommit(onto)
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return plumbing.ZeroHash, nil, err
 	}
 	theirs, err := repo.DiffTrees(baseCommit.Tree, ontoCommit.Tree)
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return plumbing.ZeroHash, nil, err
 	}
 	changedThere := map[string]plumbing.Hash{}
 	for _, c := range theirs {
@@ -204,31 +266,45 @@ func (w *Writer) replay(base, tip, onto plumbing.Hash) (plumbing.Hash, error) {
 	}
 	snap, err := repo.Snapshot(onto.String(), nil)
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("the remote's head does not load: %w", err)
+		return plumbing.ZeroHash, nil, fmt.Errorf("the remote's head does not load: %w", err)
 	}
 	newTip := onto
+	var skipped []string
 	for i := len(chain) - 1; i >= 0; i-- {
 		c := chain[i]
+		what := fmt.Sprintf("%s (%q)", short(hashes[i].String()), strings.TrimSpace(c.Message))
 		parent, err := repo.ReadCommit(c.Parents[0])
 		if err != nil {
-			return plumbing.ZeroHash, err
+			return plumbing.ZeroHash, nil, err
 		}
 		ours, err := repo.DiffTrees(parent.Tree, c.Tree)
 		if err != nil {
-			return plumbing.ZeroHash, err
+			return plumbing.ZeroHash, nil, err
 		}
 		var changes []gitstore.FileChange
+		clash := ""
 		for _, ch := range ours {
 			if to, ok := changedThere[ch.Path]; ok && to != ch.To {
-				return plumbing.ZeroHash, fmt.Errorf("%s (%q) changes %s, which the remote changed too", short(hashes[i].String()), c.Message, ch.Path)
+				clash = ch.Path
+				break
 			}
 			fc := gitstore.FileChange{Path: ch.Path, Delete: ch.To.IsZero()}
 			if !fc.Delete {
 				if fc.Data, err = repo.ReadBlob(ch.To); err != nil {
-					return plumbing.ZeroHash, err
+					return plumbing.ZeroHash, nil, err
 				}
 			}
 			changes = append(changes, fc)
+		}
+		if clash != "" {
+			skipped = append(skipped, what+" changes "+clash+", which the remote changed too")
+			for _, ch := range ours { // later commits on these files build on this one
+				changedThere[ch.Path] = plumbing.ZeroHash
+			}
+			continue
+		}
+		if len(changes) == 0 {
+			continue
 		}
 		next, err := repo.Commit(gitstore.CommitOptions{
 			Parent: newTip, Changes: changes, Message: c.Message,
@@ -236,16 +312,21 @@ func (w *Writer) replay(base, tip, onto plumbing.Hash) (plumbing.Hash, error) {
 			Committer: w.committer(),
 		})
 		if err != nil {
-			return plumbing.ZeroHash, err
+			return plumbing.ZeroHash, nil, err
 		}
-		if snap, err = repo.Snapshot(next.String(), snap); err != nil {
+		nextSnap, err := repo.Snapshot(next.String(), snap)
+		if err != nil {
 			var ve *flagrepo.ValidationError
-			if errors.As(err, &ve) {
-				return plumbing.ZeroHash, fmt.Errorf("%s (%q) does not validate on the remote's head: %v", short(hashes[i].String()), c.Message, err)
+			if !errors.As(err, &ve) {
+				return plumbing.ZeroHash, nil, err
 			}
-			return plumbing.ZeroHash, err
+			skipped = append(skipped, what+" does not validate on the remote's head: "+err.Error())
+			for _, ch := range ours {
+				changedThere[ch.Path] = plumbing.ZeroHash
+			}
+			continue
 		}
-		newTip = next
+		newTip, snap = next, nextSnap
 	}
-	return newTip, nil
+	return newTip, skipped, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -49,6 +50,9 @@ func (w *Writer) Proposals(ctx context.Context, served *flagrepo.Snapshot) ([]Pr
 	for name, tip := range branches {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if strings.HasPrefix(name, keptPrefix) { // break-glass commits kept aside: in status, not proposals
+			continue
 		}
 		base, err := w.opts.Repo.MergeBase(head, tip)
 		if err != nil {

@@ -74,7 +74,9 @@ func (s *Server) commitWrite(w http.ResponseWriter, r *http.Request, target writ
 		s.writeFailed(w, r, err)
 		return commits.Result{}, false
 	}
-	w.Header().Set("ETag", `"`+res.Revision+`"`)
+	if res.Branch == "" { // a proposal's commit is not the branch head: no If-Match for it
+		w.Header().Set("ETag", `"`+res.Revision+`"`)
+	}
 	if res.Unpushed > 0 { // break-glass: committed and served, not pushed yet
 		w.Header().Set("X-Gitflags-Unpushed", strconv.Itoa(res.Unpushed))
 	}
@@ -120,7 +122,8 @@ func (s *Server) writeFailed(w http.ResponseWriter, r *http.Request, err error) 
 		writeDetail(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, gitstore.ErrRemoteUnavailable), errors.Is(err, gitstore.ErrCredentials):
 		w.Header().Set("Retry-After", "10")
-		writeDetail(w, http.StatusServiceUnavailable, "the write was not made: "+err.Error())
+		writeDetail(w, http.StatusServiceUnavailable, "the write is not acknowledged: "+err.Error()+
+			" (if the push timed out, the remote may have taken it all the same: check GET /api/v1/history before writing again)")
 	case r.Context().Err() != nil:
 		// The client went away; nothing more to say to it.
 		s.log.Debug("write abandoned by its client", "path", r.URL.Path, "error", err)

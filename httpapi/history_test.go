@@ -103,7 +103,13 @@ func TestProposals(t *testing.T) {
 	f.git(t, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "remove a segment still used")
 	f.git(t, "checkout", "-q", "main")
 
+	// A token limited to staging and development sees neither (production,
+	// and a segment every environment shares).
 	code, body = f.do(t, http.MethodGet, "/api/v1/proposals", "staging-reader-secret", nil, nil)
+	if code != 200 || strings.Contains(string(body), "gitflags/") {
+		t.Errorf("proposals for a staging token: %d %s", code, body)
+	}
+	code, body = f.do(t, http.MethodGet, "/api/v1/proposals", adminToken, nil, nil)
 	var list struct {
 		BaseBranch string `json:"base_branch"`
 		Proposals  []struct {

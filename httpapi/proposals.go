@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 )
@@ -23,5 +25,27 @@ func (s *Server) proposals(w http.ResponseWriter, r *http.Request, _ httprouter.
 		}
 		return
 	}
+	// A token limited to environments sees the proposals that change only
+	// those environments.
+	if tok := callerToken(r); tok != nil && len(tok.Environments) > 0 {
+		mine := list[:0]
+		for _, p := range list {
+			if onlyIn(p.Files, tok.Environments) {
+				mine = append(mine, p)
+			}
+		}
+		list = mine
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"base_branch": writer.Branch(), "revision": st.snap.Revision.SHA, "proposals": list})
+}
+
+// onlyIn reports whether every file is under environments/<env>/ for one of
+// envs.
+func onlyIn(files, envs []string) bool {
+	for _, f := range files {
+		if !slices.ContainsFunc(envs, func(env string) bool { return strings.HasPrefix(f, "environments/"+env+"/") }) {
+			return false
+		}
+	}
+	return true
 }

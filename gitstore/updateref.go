@@ -142,10 +142,32 @@ func (r *Repo) updateRef(name plumbing.ReferenceName, new, old plumbing.Hash) er
 	return nil
 }
 
+// mkdirAllSync creates dir and its missing parents, fsyncing the directory
+// each new one is created in, so that a reference written under a new
+// directory (refs/heads/gitflags/production/) survives a crash too.
+func mkdirAllSync(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSync(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	return syncDir(parent)
+}
+
 // takeLock creates lock file path (and its directory) exclusively, waiting
 // up to refLockTimeout for another process to release it.
 func takeLock(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := mkdirAllSync(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("create lock file: %w", err)
 	}
 	deadline := time.Now().Add(refLockTimeout)

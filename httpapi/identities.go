@@ -409,6 +409,9 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 			s.writeStoreError(w, r, err)
 			return
 		}
+		if len(persist) > 0 {
+			s.ws.traitsChanged(r, es, identifier) // the websocket stream's subscribers of the identity
+		}
 		for _, t := range stored {
 			merged[t.Key] = t.Value
 		}
@@ -582,6 +585,7 @@ func (s *Server) postTrait(w http.ResponseWriter, r *http.Request, _ httprouter.
 		s.writeStoreError(w, r, err)
 		return
 	}
+	s.ws.traitsChanged(r, es, identifier)
 	writeJSON(w, http.StatusOK, traitEcho(identifier, trait))
 }
 
@@ -639,6 +643,9 @@ func (s *Server) putTraitsBulk(w http.ResponseWriter, r *http.Request, _ httprou
 		s.writeStoreError(w, r, err)
 		return
 	}
+	for _, c := range changes {
+		s.ws.traitsChanged(r, es, c.Identifier)
+	}
 	writeJSON(w, http.StatusOK, echo)
 }
 
@@ -695,6 +702,7 @@ func (s *Server) incrementTrait(w http.ResponseWriter, r *http.Request, _ httpro
 		s.writeStoreError(w, r, err)
 		return
 	}
+	s.ws.traitsChanged(r, es, identifier)
 	writeJSON(w, http.StatusOK, map[string]any{"trait_key": key, "trait_value": v, "identifier": identifier})
 }
 
@@ -777,6 +785,9 @@ func (s *Server) bulkIdentities(w http.ResponseWriter, r *http.Request, _ httpro
 	if err := store.UpdateMany(storeContext(r), storeEnv(es), changes); err != nil {
 		s.writeStoreError(w, r, err)
 		return
+	}
+	for _, c := range changes {
+		s.ws.traitsChanged(r, es, c.Identifier)
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"detail": fmt.Sprintf("stored the traits of %d identities", len(changes))})
 }

@@ -119,6 +119,7 @@ func (s *Server) Publish(snap *flagrepo.Snapshot) error {
 	}
 	s.current.Store(st)
 	notifyChanged(s.hub, prev, st)
+	s.ws.publish(prev, st)
 	s.metrics.published(snap.Revision.SHA, snap.Revision.Time)
 	s.log.Debug("published", "revision", snap.Revision.SHA, "environments", len(models), "features", len(snap.Features))
 	return nil

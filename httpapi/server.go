@@ -44,6 +44,7 @@ type Server struct {
 	metrics    *metrics
 	limiter    *tokens.Limiter // admin API rate limits (admin.go)
 	hub        *stream.Hub     // event streams (sse.go, ofrepstream.go)
+	ws         *wsStream       // the websocket stream (wsstream.go)
 }
 
 // Options configure a Server.
@@ -70,6 +71,13 @@ type Options struct {
 	StreamWriteTimeout time.Duration
 	StreamRetry        time.Duration
 	OFREPRefetchWait   time.Duration
+	// The websocket stream (wsstream.go) also uses StreamKeepAlive (its
+	// heartbeat) and StreamWriteTimeout. WebsocketOrigins are the origin
+	// host patterns browsers may connect from (path.Match; empty: any, as
+	// the SDK API's CORS); WebsocketMaxPerKey bounds the connections per
+	// environment key (20,000).
+	WebsocketOrigins   []string
+	WebsocketMaxPerKey int
 }
 
 // New returns a Server with nothing published yet: it answers 503 until the
@@ -80,6 +88,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{log: opts.Log, identities: opts.Identities, opts: opts, limiter: tokens.NewLimiter(opts.TokenLimits), hub: stream.NewHub()}
 	s.metrics = newMetrics(s)
+	s.ws = newWSStream(s)
 	return s
 }
 
@@ -175,6 +184,8 @@ func (s *Server) Handler() http.Handler {
 	browser(http.MethodPost, "/api/v1/analytics/flags/", s.analyticsFlags)
 	// Flagsmith realtime (sse.go).
 	browser(http.MethodGet, "/sse/environments/:key/stream", s.flagsmithStream)
+	// The websocket stream of evaluated flags (wsstream.go).
+	handle(http.MethodGet, wsStreamPath, s.wsStream)
 	// Admin and sync (admin.go).
 	handle(http.MethodGet, "/api/v1/status", s.admin(false, s.status))
 	handle(http.MethodPost, "/api/v1/sync", s.admin(true, s.syncNow))

@@ -429,7 +429,7 @@ func (f *Fanout) attach(key [32]byte, spec *Context, stored map[string]any, c *e
 	if c == nil {
 		c = f.newContext(key, spec, stored)
 	}
-	s := &Sub{f: f, wake: make(chan struct{}, 1), ctx: c}
+	s := &Sub{f: f, wake: make(chan struct{}, 1), ctx: c, identifier: spec.Identifier}
 	c.subs[s] = struct{}{}
 	return s
 }
@@ -600,9 +600,10 @@ func (f *Fanout) TraitsChanged(ctx context.Context, env, identifier string) {
 
 // Sub is a subscriber's outbox. Its owner waits on Notified, then Takes.
 type Sub struct {
-	f    *Fanout
-	ctx  *evalCtx // guarded by f.mu
-	wake chan struct{}
+	f          *Fanout
+	ctx        *evalCtx // guarded by f.mu
+	wake       chan struct{}
+	identifier string
 
 	mu      sync.Mutex
 	pending bool            // a message is due
@@ -674,6 +675,9 @@ func (s *Sub) end(reason string) {
 	s.mu.Unlock()
 	s.signal()
 }
+
+// Identifier returns the identifier subscribed for ("" for environment flags).
+func (s *Sub) Identifier() string { return s.identifier }
 
 // Notified receives a value when a message may be due.
 func (s *Sub) Notified() <-chan struct{} { return s.wake }

@@ -24,7 +24,7 @@ import (
 
 // nodeTestFiles are the node --test files in node/ (node runs them in
 // parallel, one process each).
-var nodeTestFiles = []string{"flagsmith.test.mjs", "local-eval.test.mjs", "ofrep.test.mjs"}
+var nodeTestFiles = []string{"flagsmith.test.mjs", "local-eval.test.mjs", "ofrep.test.mjs", "realtime.test.mjs"}
 
 func TestSDKCompat(t *testing.T) {
 	nodeBin, err := exec.LookPath("node")
@@ -69,6 +69,10 @@ func TestSDKCompat(t *testing.T) {
 		"GITFLAGS_CLIENT_KEY": clientKey,
 		"GITFLAGS_SERVER_KEY": serverKey,
 		"GITFLAGS_RUN_ID":     "sdkcompat-" + randomHex(t, 6),
+		// realtime.test.mjs commits to these environments with git.
+		"GITFLAGS_REPO":               repo,
+		"GITFLAGS_STAGING_CLIENT_KEY": environmentClientKey(t, repo, "staging"),
+		"GITFLAGS_DEV_CLIENT_KEY":     environmentClientKey(t, repo, "development"),
 	})
 
 	srv.stop(t)
@@ -148,6 +152,24 @@ func prepareRepo(t *testing.T, bin, repo string) (clientKey, serverKey string) {
 	git("commit", "-q", "-m", "production: add the sdk-test server key")
 	run(t, "", bin, "validate", repo)
 	return clientKey, key
+}
+
+// environmentClientKey returns the client key of environment env in repo
+// (gitflags init makes fresh ones).
+func environmentClientKey(t *testing.T, repo, env string) string {
+	t.Helper()
+	path := filepath.Join(repo, "environments", env, "environment.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		ClientKey string `json:"client_key"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil || e.ClientKey == "" {
+		t.Fatalf("%s: no client_key (%v)", path, err)
+	}
+	return e.ClientKey
 }
 
 // run runs a command and fails the test with its output if it fails.

@@ -1,0 +1,484 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/gitflags/gitflags/identities"
+)
+
+// wsMsg is any message of the websocket stream.
+type wsMsg struct {
+	Type     string            `json:"type"`
+	Version  int               `json:"version"`
+	Revision string            `json:"revision"`
+	Flags    map[string]wsFlag `json:"flags"`
+	Changed  map[string]wsFlag `json:"changed"`
+	Removed  []string          `json:"removed"`
+	Message  string            `json:"message"`
+}
+
+type wsClient struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+// wsURL is the stream's URL of a server at base (http://...).
+func wsURL(base string) string { return "ws" + strings.TrimPrefix(base, "http") + wsStreamPath }
+
+// dialWS connects with key in the X-Environment-Key header (or, with a
+// "?key=" prefix, in the query).
+func dialWS(t *testing.T, base, key string) *wsClient {
+	t.Helper()
+	c, resp, err := dialWSRaw(base, key)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsClient{t: t, c: c}
+}
+
+func dialWSRaw(base, key string) (*websocket.Conn, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u, opts := wsURL(base), &websocket.DialOptions{HTTPHeader: http.Header{}}
+	if q, ok := strings.CutPrefix(key, "?key="); ok {
+		u += "?key=" + q
+	} else if key != "" {
+		opts.HTTPHeader.Set("X-Environment-Key", key)
+	}
+	return websocket.Dial(ctx, u, opts)
+}
+
+func (w *wsClient) send(v any) {
+	w.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.c.Write(ctx, websocket.MessageText, b); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *wsClient) subscribe(identifier string, traits map[string]any, revision string) {
+	w.t.Helper()
+	m := map[string]any{"type": "subscribe", "version": 1}
+	if identifier != "" {
+		m["identifier"] = identifier
+	}
+	if traits != nil {
+		m["traits"] = traits
+	}
+	if revision != "" {
+		m["revision"] = revision
+	}
+	w.send(m)
+}
+
+// next returns the next message that is not a heartbeat.
+func (w *wsClient) next() wsMsg {
+	w.t.Helper()
+	for {
+		m := w.nextAny()
+		if m.Type != "heartbeat" {
+			return m
+		}
+	}
+}
+
+func (w *wsClient) nextAny() wsMsg {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	typ, data, err := w.c.Read(ctx)
+	if err != nil {
+		w.t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.MessageText {
+		w.t.Fatalf("a %v message", typ)
+	}
+	var m wsMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		w.t.Fatalf("%s: %v", data, err)
+	}
+	return m
+}
+
+// closed reads until the server closes and returns the close status and
+// reason.
+func (w *wsClient) closed() (websocket.StatusCode, string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, _, err := w.c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		var ce websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Reason
+		}
+		w.t.Fatalf("read ended without a close frame: %v", err)
+	}
+}
+
+// sdkFlags is an SDK API answer's flags as the stream writes them.
+func sdkFlags(t *testing.T, body []byte) map[string]wsFlag {
+	t.Helper()
+	var list []struct {
+		Feature struct {
+			Name string `json:"name"`
+		} `json:"feature"`
+		Enabled bool `json:"enabled"`
+		Value   any  `json:"feature_state_value"`
+	}
+	var ident struct {
+		Flags json.RawMessage `json:"flags"`
+	}
+	if len(body) > 0 && body[0] == '{' {
+		if err := json.Unmarshal(body, &ident); err != nil {
+			t.Fatal(err)
+		}
+		body = ident.Flags
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	out := map[string]wsFlag{}
+	for _, f := range list {
+		out[f.Feature.Name] = wsFlag{Enabled: f.Enabled, Value: f.Value}
+	}
+	return out
+}
+
+// sameFlags compares flags leaving variants out (the SDK API has none).
+func sameFlags(a, b map[string]wsFlag) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || v.Enabled != w.Enabled || fmt.Sprint(v.Value) != fmt.Sprint(w.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// flagDiff is what changed from a to b, as a changes message says it.
+func flagDiff(a, b map[string]wsFlag) (changed map[string]wsFlag, removed []string) {
+	changed = map[string]wsFlag{}
+	for k, v := range b {
+		if w, ok := a[k]; !ok || !sameFlags(map[string]wsFlag{k: v}, map[string]wsFlag{k: w}) {
+			changed[k] = v
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			removed = append(removed, k)
+		}
+	}
+	slices.Sort(removed)
+	return changed, removed
+}
+
+type wsFixture struct {
+	*streamFixture
+	store *identities.BoltStore
+}
+
+func newWSFixture(t *testing.T, opts Options) *wsFixture {
+	t.Helper()
+	store, err := identities.Open(filepath.Join(t.TempDir(), "identities.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	opts.Identities = store
+	if opts.StreamKeepAlive == 0 {
+		opts.StreamKeepAlive = time.Hour
+	}
+	return &wsFixture{streamFixture: newStreamFixture(t, opts, nil), store: store}
+}
+
+// sdk calls the SDK API with key and returns the status and body.
+func (f *wsFixture) sdk(method, path, key string, body any) (int, []byte) {
+	f.t.Helper()
+	text := ""
+	if body != nil {
+		b, _ := json.Marshal(body)
+		text = string(b)
+	}
+	resp, b := send(f.t, method, f.url+path, text, "X-Environment-Key", key, "Content-Type", "application/json")
+	return resp.StatusCode, b
+}
+
+// identify returns the flags POST /api/v1/identities/ answers for
+// identifier with transient traits (stored ones merged).
+func (f *wsFixture) identify(key, identifier string, traits map[string]any) map[string]wsFlag {
+	f.t.Helper()
+	var ts []map[string]any
+	for k, v := range traits {
+		ts = append(ts, map[string]any{"trait_key": k, "trait_value": v, "transient": true})
+	}
+	code, b := f.sdk(http.MethodPost, "/api/v1/identities/", key, map[string]any{"identifier": identifier, "traits": ts})
+	if code != http.StatusOK {
+		f.t.Fatalf("identify: %d %s", code, b)
+	}
+	return sdkFlags(f.t, b)
+}
+
+func checkChanges(t *testing.T, m wsMsg, rev string, changed map[string]wsFlag, removed []string) {
+	t.Helper()
+	if m.Type != "changes" || (rev != "" && m.Revision != rev) || !sameFlags(m.Changed, changed) || !slices.Equal(m.Removed, removed) && (len(m.Removed) != 0 || len(removed) != 0) {
+		t.Fatalf("message %+v,\nwant changes at %s: changed %v removed %v", m, rev, changed, removed)
+	}
+}
+
+func (f *wsFixture) rev() string { return f.s.current.Load().snap.Revision.SHA }
+
+// TestWSFlagsAndChanges: the full state equals the SDK API's answer for
+// the same context; a revision sends exactly the flag it changed; a
+// revision of another environment sends nothing.
+func TestWSFlagsAndChanges(t *testing.T) {
+	f := newWSFixture(t, Options{})
+	traits := map[string]any{"plan": "pro", "lifetime_value": 5000}
+	id := dialWS(t, f.url, prodKey)
+	id.subscribe("u1", traits, "")
+	env := dialWS(t, f.url, "?key="+prodKey)
+	env.subscribe("", nil, "")
+
+	m := id.next()
+	if m.Type != "flags" || m.Version != 1 || m.Revision != f.rev() {
+		t.Fatalf("first message %+v", m)
+	}
+	if want := f.identify(prodKey, "u1", traits); !sameFlags(m.Flags, want) {
+		t.Fatalf("stream flags %v\nSDK API flags %v", m.Flags, want)
+	}
+	if m.Flags["max_cart_items"].Value != float64(200) {
+		t.Fatalf("max_cart_items %v: the traits were not used", m.Flags["max_cart_items"])
+	}
+	m = env.next()
+	_, body := f.sdk(http.MethodGet, "/api/v1/flags/", prodKey, nil)
+	if want := sdkFlags(t, body); m.Type != "flags" || !sameFlags(m.Flags, want) {
+		t.Fatalf("environment stream flags %v\nSDK API flags %v", m.Flags, want)
+	}
+
+	f.commit(setValue(t, "staging", "api_rate_limit", 1)) // another environment: nothing
+	f.commit(setValue(t, "production", "api_rate_limit", 1234))
+	want := map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(1234)}}
+	checkChanges(t, id.next(), f.rev(), want, nil)
+	checkChanges(t, env.next(), f.rev(), want, nil)
+}
+
+// TestWSAdminWrite: a write through the admin API (a commit in a real Git
+// repository) reaches a subscriber as exactly the flag it changed.
+func TestWSAdminWrite(t *testing.T) {
+	f := newAdminFixture(t)
+	c := dialWS(t, f.ts.URL, stagingKey)
+	defer c.c.Close(websocket.StatusNormalClosure, "")
+	c.subscribe("someone", nil, "")
+	if m := c.next(); m.Type != "flags" || fmt.Sprint(m.Flags["api_rate_limit"].Value) != "5000" {
+		t.Fatalf("first message %+v", m)
+	}
+	code, body := f.do(t, http.MethodPost, "/api/experiments/environments/"+stagingKey+"/update-flag-v1/", adminToken, []byte(`{"feature": {"name": "api_rate_limit"}, "enabled": true, "value": {"type": "integer", "value": "1234"}}`), nil)
+	if code != http.StatusNoContent {
+		t.Fatalf("update-flag-v1: %d %s", code, body)
+	}
+	head := f.git(t, "rev-parse", "HEAD")
+	checkChanges(t, c.next(), head, map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(1234)}}, nil)
+}
+
+// TestWSTraits: traits sent on the socket and traits stored through the
+// REST API both send the flags that changed.
+func TestWSTraits(t *testing.T) {
+	f := newWSFixture(t, Options{})
+	c := dialWS(t, f.url, prodKey)
+	c.subscribe("u2", map[string]any{"plan": "free"}, "")
+	before := c.next().Flags
+	pro := map[string]any{"plan": "pro", "lifetime_value": 2000}
+	after := f.identify(prodKey, "u2", pro)
+	changed, removed := flagDiff(before, after)
+	if len(changed) == 0 {
+		t.Fatal("the test's traits change nothing")
+	}
+	c.send(map[string]any{"type": "traits", "traits": pro})
+	checkChanges(t, c.next(), f.rev(), changed, removed)
+	// Back to no sent traits, then the REST API stores the same traits.
+	c.send(map[string]any{"type": "traits", "traits": map[string]any{}})
+	m := c.next()
+	if m.Type != "changes" || len(m.Changed) == 0 {
+		t.Fatalf("after clearing the traits: %+v", m)
+	}
+	code, body := f.sdk(http.MethodPost, "/api/v1/identities/", prodKey, map[string]any{"identifier": "u2", "traits": []map[string]any{{"trait_key": "plan", "trait_value": "pro"}, {"trait_key": "lifetime_value", "trait_value": 2000}}})
+	if code != http.StatusOK {
+		t.Fatalf("identify: %d %s", code, body)
+	}
+	m = c.next()
+	if m.Type != "changes" || !sameFlags(m.Changed, changed) {
+		t.Fatalf("after the REST API stored the traits: %+v, want %v", m, changed)
+	}
+	// A single trait through POST /api/v1/traits/.
+	stored := f.identify(prodKey, "u2", nil)
+	code, body = f.sdk(http.MethodPost, "/api/v1/traits/", prodKey, map[string]any{"identity": map[string]any{"identifier": "u2"}, "trait_key": "lifetime_value", "trait_value": 10})
+	if code != http.StatusOK {
+		t.Fatalf("traits: %d %s", code, body)
+	}
+	changed, removed = flagDiff(stored, f.identify(prodKey, "u2", nil))
+	if len(changed) == 0 {
+		t.Fatal("the test's trait changes nothing")
+	}
+	checkChanges(t, c.next(), f.rev(), changed, removed)
+}
+
+// TestWSResume: a known revision gets the changes since, an unknown one
+// the full state.
+func TestWSResume(t *testing.T) {
+	f := newWSFixture(t, Options{})
+	c := dialWS(t, f.url, prodKey)
+	c.subscribe("u3", nil, "")
+	first := c.next()
+	c.c.Close(websocket.StatusNormalClosure, "")
+
+	f.commit(setValue(t, "production", "api_rate_limit", 77))
+	f.commit(setValue(t, "staging", "api_rate_limit", 78))
+	c = dialWS(t, f.url, prodKey)
+	c.subscribe("u3", nil, first.Revision)
+	checkChanges(t, c.next(), f.rev(), map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(77)}}, nil)
+
+	c = dialWS(t, f.url, prodKey)
+	c.subscribe("u3", nil, f.rev())
+	checkChanges(t, c.next(), f.rev(), map[string]wsFlag{}, nil) // nothing since
+
+	c = dialWS(t, f.url, prodKey)
+	c.subscribe("u3", nil, "0000000000000000000000000000000000000000")
+	if m := c.next(); m.Type != "flags" || m.Revision != f.rev() || fmt.Sprint(m.Flags["api_rate_limit"].Value) != "77" {
+		t.Fatalf("unknown revision: %+v, want the full state", m)
+	}
+}
+
+// TestWSSharedEvaluation: two subscribers with the same context share one
+// evaluation, on connecting and for each revision.
+func TestWSSharedEvaluation(t *testing.T) {
+	f := newWSFixture(t, Options{})
+	fan := f.s.Fanout()
+	n0 := fan.Evaluations()
+	a, b := dialWS(t, f.url, prodKey), dialWS(t, f.url, prodKey)
+	a.subscribe("same", map[string]any{"plan": "pro"}, "")
+	b.subscribe("same", map[string]any{"plan": "pro"}, "")
+	a.next()
+	b.next()
+	if got := fan.Evaluations() - n0; got != 1 {
+		t.Errorf("%d evaluations for two subscribers of one context, want 1", got)
+	}
+	if got := fan.Contexts(); got != 1 {
+		t.Errorf("%d contexts, want 1", got)
+	}
+	f.commit(setValue(t, "production", "api_rate_limit", 5))
+	a.next()
+	b.next()
+	if got := fan.Evaluations() - n0; got != 2 {
+		t.Errorf("%d evaluations after a revision, want 2", got)
+	}
+}
+
+// TestWSBadInput: garbage, binary and oversized messages close the
+// connection with a reason; others keep being served.
+func TestWSBadInput(t *testing.T) {
+	f := newWSFixture(t, Options{})
+	good := dialWS(t, f.url, prodKey)
+	good.subscribe("", nil, "")
+	good.next()
+	for _, tc := range []struct {
+		name string
+		send func(c *wsClient)
+		code websocket.StatusCode
+	}{
+		{"not JSON", func(c *wsClient) { c.c.Write(context.Background(), websocket.MessageText, []byte("{nope")) }, websocket.StatusInvalidFramePayloadData},
+		{"binary", func(c *wsClient) { c.c.Write(context.Background(), websocket.MessageBinary, []byte("{}")) }, websocket.StatusUnsupportedData},
+		{"oversized", func(c *wsClient) {
+			c.c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"subscribe","x":"`+strings.Repeat("x", wsReadLimit)+`"}`))
+		}, websocket.StatusMessageTooBig},
+		{"not a subscribe", func(c *wsClient) { c.send(map[string]any{"type": "traits"}) }, websocket.StatusPolicyViolation},
+		{"wrong version", func(c *wsClient) { c.send(map[string]any{"type": "subscribe", "version": 2}) }, websocket.StatusPolicyViolation},
+		{"absurd traits", func(c *wsClient) {
+			c.subscribe("x", map[string]any{strings.Repeat("k", identities.MaxKeyLength+1): 1}, "")
+		}, websocket.StatusPolicyViolation},
+		{"unknown type", func(c *wsClient) { c.subscribe("", nil, ""); c.next(); c.send(map[string]any{"type": "what"}) }, websocket.StatusPolicyViolation},
+	} {
+		c := dialWS(t, f.url, prodKey)
+		tc.send(c)
+		if code, reason := c.closed(); code != tc.code || reason == "" {
+			t.Errorf("%s: closed with %v %q, want %v and a reason", tc.name, code, reason, tc.code)
+		}
+	}
+	// A bad traits message is an error message, not the end.
+	c := dialWS(t, f.url, prodKey)
+	c.subscribe("u", nil, "")
+	c.next()
+	c.send(map[string]any{"type": "traits", "traits": map[string]any{"": 1}})
+	if m := c.next(); m.Type != "error" || m.Message == "" {
+		t.Fatalf("after invalid traits: %+v", m)
+	}
+	f.commit(setValue(t, "production", "api_rate_limit", 9))
+	checkChanges(t, good.next(), f.rev(), map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(9)}}, nil)
+	checkChanges(t, c.next(), f.rev(), map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(9)}}, nil)
+}
+
+// TestWSRefused: a missing or wrong key is a 401 before the upgrade; past
+// the per-key limit a 429.
+func TestWSRefused(t *testing.T) {
+	f := newWSFixture(t, Options{WebsocketMaxPerKey: 1})
+	for _, key := range []string{"", "nope", "ser.nope", "?key=nope"} {
+		_, resp, err := dialWSRaw(f.url, key)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("key %q: %v, status %v, want 401", key, err, resp)
+		}
+	}
+	c := dialWS(t, f.url, prodKey)
+	c.subscribe("", nil, "")
+	c.next()
+	if _, resp, err := dialWSRaw(f.url, prodKey); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("past the limit: %v, %v, want 429", err, resp)
+	}
+	dialWS(t, f.url, stagingKey).subscribe("", nil, "") // another key is counted apart
+}
+
+// TestWSHeartbeatAndShutdown: heartbeats come; CloseStreams closes with
+// going away.
+func TestWSHeartbeatAndShutdown(t *testing.T) {
+	f := newWSFixture(t, Options{StreamKeepAlive: 5 * time.Millisecond})
+	c := dialWS(t, f.url, prodKey)
+	c.subscribe("", nil, "")
+	if m := c.nextAny(); m.Type != "flags" {
+		t.Fatalf("first message %+v", m)
+	}
+	for c.nextAny().Type != "heartbeat" {
+	}
+	f.s.CloseStreams()
+	if code, _ := c.closed(); code != websocket.StatusGoingAway {
+		t.Errorf("closed with %v, want going away", code)
+	}
+	if _, resp, err := dialWSRaw(f.url, prodKey); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("after CloseStreams: %v, %v, want 503", err, resp)
+	}
+}

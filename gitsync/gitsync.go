@@ -532,12 +532,14 @@ func (s *Syncer) reject(rev flagrepo.Revision, err error) {
 	if s.opts.Metrics != nil {
 		s.opts.Metrics.Rejected(rev, err)
 	}
-	args := []any{"mode", s.mode, "revision", shortSHA(rev.SHA), "author", rev.Author, "problems", len(seen.Problems), "error", err}
+	args := []any{"mode", s.mode, "revision", shortSHA(rev.SHA), "author", rev.Author, "problems", len(seen.Problems)}
 	msg := "new revision not served: it is invalid; no revision is served yet"
 	if served != nil {
-		args = append(args, "serving", shortSHA(served.SHA))
+		args = append(args, "serving", shortSHA(served.SHA), "error", err)
 		msg = "new revision not served: it is invalid; the last good revision keeps serving"
-	}
+	} else if len(seen.Problems) == 0 {
+		args = append(args, "error", err)
+	} // else the caller of the first sync reports the problems (serve fails with them)
 	s.log.Warn(msg, args...)
 }
 

@@ -386,6 +386,9 @@ func TestServeInvalidAtStart(t *testing.T) {
 		if code != 1 || !strings.Contains(errOut, "features/broken.json:1:2: invalid JSON") || strings.Contains(out, "serving") {
 			t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
 		}
+		if n := strings.Count(errOut, "features/broken.json:1:2"); n != 1 {
+			t.Errorf("%v: the problem is reported %d times, want once:\n%s", args, n, errOut)
+		}
 		if strings.Contains(errOut, "keeps serving") {
 			t.Errorf("%v: a last good revision is said to keep serving, but there is none:\n%s", args, errOut)
 		}

@@ -397,6 +397,12 @@ func explain(err error, rawURL, branch string, auth Credentials, used *remoteAut
 		cause = fmt.Sprintf("gave up waiting for the remote: %v", err)
 	default:
 		cause = err.Error()
+		// net/http's errors repeat the URL ("Get \"<url>/info/refs…\": …"),
+		// which the message names already.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			cause = ue.Err.Error()
+		}
 	}
 	msg := ScrubURL(fmt.Sprintf("fetch %s: %s", safe, cause))
 	for _, s := range used.secrets {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -421,5 +422,24 @@ func TestServeRemoteDownAtStart(t *testing.T) {
 	}
 	if !strings.Contains(logs, "serving the last fetched revision") {
 		t.Errorf("the log does not say that the last fetched revision is served:\n%s", logs)
+	}
+}
+
+// TestServeRemoteUnreachableAtFirstStart: a remote that cannot be reached
+// before any clone exists fails the start with one line that names the URL
+// for the clone and for the fetch, not once more for every layer.
+func TestServeRemoteUnreachableAtFirstStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/flags.git"
+	ln.Close() // nothing listens there now
+	code, _, errOut := runCmd(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--repo", url)
+	if code != 1 || !strings.Contains(errOut, "connection refused") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(errOut, url); n > 2 {
+		t.Errorf("the URL is repeated %d times:\n%s", n, errOut)
 	}
 }

@@ -266,7 +266,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		repoPath = filepath.Join(cfg.Data, "remote")
 		repo, cloneErr = gitstore.Clone(ctx, cfg.Repo, repoPath, gitstore.RemoteOptions{Branch: cfg.Branch, Auth: auth})
 		if repo == nil {
-			return fmt.Errorf("clone %s: %w", gitstore.ScrubURL(cfg.Repo), cloneErr)
+			return cloneErr // it names the URL and the directory
 		}
 	default:
 		if repoPath == "" {

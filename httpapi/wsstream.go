@@ -137,6 +137,13 @@ func (ws *wsStream) acquire(key string) bool {
 	return true
 }
 
+// connections returns the open connections of key.
+func (ws *wsStream) connections(key string) int {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.perKey[key]
+}
+
 func (ws *wsStream) release(key string) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()

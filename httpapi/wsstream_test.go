@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -481,4 +483,43 @@ func TestWSHeartbeatAndShutdown(t *testing.T) {
 	if _, resp, err := dialWSRaw(f.url, prodKey); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("after CloseStreams: %v, %v, want 503", err, resp)
 	}
+}
+
+// TestWSStuckClientDropped: a client that never reads is closed once a
+// write outlasts the write timeout, while a client that reads keeps
+// getting its changes.
+func TestWSStuckClientDropped(t *testing.T) {
+	f := newWSFixture(t, Options{StreamKeepAlive: time.Millisecond, StreamWriteTimeout: 100 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f.s.Handler()}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(smallBuffers{ln}) }()
+	defer func() { f.s.CloseStreams(); _ = srv.Close(); <-done }()
+	base := "http://" + ln.Addr().String()
+
+	// The stuck client upgrades and subscribes by hand, then never reads.
+	stuck, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	_ = stuck.(*net.TCPConn).SetReadBuffer(1024)
+	handshake := "GET " + wsStreamPath + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Environment-Key: " + prodKey + "\r\n\r\n"
+	payload := `{"type":"subscribe","version":1,"identifier":"stuck"}`
+	frame := append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...) // masked with a zero key
+	if _, err := io.WriteString(stuck, handshake+string(frame)); err != nil {
+		t.Fatal(err)
+	}
+	fan := f.s.Fanout()
+	eventually(t, "the stuck client subscribed", func() bool { return fan.Contexts() == 1 })
+	reader := dialWS(t, base, prodKey)
+	reader.subscribe("reader", nil, "")
+	reader.next()
+	eventually(t, "the stuck client is dropped", func() bool { return fan.Contexts() == 1 && f.s.ws.connections(prodKey) == 1 })
+	f.commit(setValue(t, "production", "api_rate_limit", 3))
+	checkChanges(t, reader.next(), f.rev(), map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(3)}}, nil)
 }

@@ -197,6 +197,12 @@ func TestServeHelp(t *testing.T) {
 			t.Errorf("help lacks %s:\n%s", want, help)
 		}
 	}
+	// Go's flag package leaves out a false default: the booleans say it.
+	for _, name := range []string{"access-log", "watch-worktree", "offline-writes"} {
+		if f := fs.Lookup(name); f == nil || !strings.Contains(f.Usage, "(default false)") {
+			t.Errorf("--%s does not show its default", name)
+		}
+	}
 	if strings.Contains(help, "(default:") {
 		t.Errorf("a default given in a description instead of the flag's default:\n%s", help)
 	}

@@ -21,6 +21,12 @@
 //
 //	gitflags-bench writes --spawn --server-bin /tmp/gitflags [--remote --servers 2]
 //
+// The websocket stream's fan-out (N subscribers, a commit by hand and an
+// admin API write, the time until each subscriber had its change; see
+// fanout.go):
+//
+//	gitflags-bench fanout --server-bin /tmp/gitflags --subscribers 1000
+//
 // A large flag repository to serve (package repogen, committed with go-git):
 //
 //	gitflags-bench genrepo --features 1000 /tmp/flags-1000
@@ -80,6 +86,18 @@ func main() {
 		if err != nil {
 			if !errors.Is(err, flag.ErrHelp) {
 				fmt.Fprintln(os.Stderr, "gitflags-bench writes:", err)
+			}
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "fanout" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := runFanout(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, "gitflags-bench fanout:", err)
 			}
 			os.Exit(1)
 		}

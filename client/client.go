@@ -358,6 +358,10 @@ func (c *Client) Wait(ctx context.Context) error {
 // fatal error (see Err).
 func (c *Client) Ready() <-chan struct{} { return c.ready }
 
+// Done is closed when the client has stopped connecting: after Close, the
+// cancellation of New's context, or a fatal error (see Err).
+func (c *Client) Done() <-chan struct{} { return c.runDone }
+
 // Err is the fatal error that ended the client (a 401, say), or nil.
 func (c *Client) Err() error {
 	c.mu.Lock()

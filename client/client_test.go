@@ -489,7 +489,7 @@ func TestUnauthorized(t *testing.T) {
 		t.Fatalf("Wait: %v, want a 401 with the server's detail", err)
 	}
 	select {
-	case <-c.runDone:
+	case <-c.Done():
 	case <-ctx.Done():
 		t.Fatal("the connection loop still runs after a 401")
 	}

@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"bytes"
+	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/format/objfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -399,9 +399,14 @@ func (r *Repo) writeObjects(objs []looseObject) error {
 		} else if !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("write object %s: %w", hex, err)
 		}
+		// A loose object is zlib("<type> <size>\0" + data), compressed at
+		// git's core.looseCompression default, the fastest level: the
+		// trees of a large repository are hundreds of kilobytes each.
 		var buf bytes.Buffer
-		w := objfile.NewWriter(&buf)
-		err := w.WriteHeader(o.typ, int64(len(o.data)))
+		w, err := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+		if err == nil {
+			_, err = fmt.Fprintf(w, "%s %d\x00", o.typ, len(o.data))
+		}
 		if err == nil {
 			_, err = w.Write(o.data)
 		}

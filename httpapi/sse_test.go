@@ -134,7 +134,7 @@ func openSSE(t *testing.T, url string, hdr ...string) *sseClient {
 		cancel()
 		t.Fatal(err)
 	}
-	c := &sseClient{resp: resp, events: make(chan sseEvent, 1024), cancel: cancel, done: make(chan struct{})}
+	c := &sseClient{resp: resp, events: make(chan sseEvent, 1<<16), cancel: cancel, done: make(chan struct{})}
 	go c.read()
 	t.Cleanup(c.close)
 	return c

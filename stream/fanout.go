@@ -393,6 +393,7 @@ func (f *Fanout) Subscribe(ctx context.Context, spec Context, resume string) (*S
 	key := contextKey(&spec)
 	var stored map[string]any
 	read := false
+	var gen uint64 // traitGen when the stored traits were read
 	for attempt := 0; ; attempt++ {
 		select {
 		case <-f.hub.Done():
@@ -405,15 +406,18 @@ func (f *Fanout) Subscribe(ctx context.Context, spec Context, resume string) (*S
 			return nil, ErrUnknownEnvironment
 		}
 		c := f.contexts[key]
-		if c == nil && spec.Identifier != "" && f.opts.Traits != nil && !read {
+		// Compared under f.mu: a trait change (TraitsChanged counts traitGen
+		// before taking f.mu) that raced the read is read again; one that
+		// comes later finds this subscriber attached and updates it.
+		if c == nil && spec.Identifier != "" && f.opts.Traits != nil && (!read || (gen != f.traitGen.Load() && attempt < 4)) {
 			storeEnv := f.rev.Envs[spec.Env].StoreEnv
-			gen := f.traitGen.Load()
+			gen = f.traitGen.Load()
 			f.mu.Unlock()
 			var err error
 			if stored, err = f.opts.Traits(ctx, storeEnv, spec.Identifier); err != nil {
 				return nil, err
 			}
-			read = gen == f.traitGen.Load() || attempt >= 3 // else a trait change raced the read: read again
+			read = true
 			continue
 		}
 		s := f.attach(key, &spec, stored, c)
@@ -566,6 +570,7 @@ func (f *Fanout) TraitsChanged(ctx context.Context, env, identifier string) {
 		f.traitFloor = f.seq
 	}
 	f.traitSeq[ik] = f.seq
+	mine := f.seq
 	subscribed := len(f.byIdentity[ik]) > 0 && f.rev != nil && f.rev.Envs[env] != nil && f.opts.Traits != nil
 	var storeEnv string
 	if subscribed {
@@ -581,6 +586,9 @@ func (f *Fanout) TraitsChanged(ctx context.Context, env, identifier string) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if seq, ok := f.traitSeq[ik]; ok && seq > mine {
+		return // a later change of the same identity read the store after this one: it applies
+	}
 	e := f.rev.Envs[env]
 	if e == nil {
 		return

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -21,7 +22,7 @@ func AccessLog(h http.Handler, log *slog.Logger) http.Handler {
 		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", loggedPath(r.URL.Path)),
 			slog.Int("status", aw.status),
 			slog.Int64("bytes", aw.bytes),
 			slog.Duration("duration", time.Since(start)),
@@ -54,3 +55,16 @@ func (w *accessWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *accessWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// loggedPath is the path as the access log writes it: a key in the path
+// (the Flagsmith realtime stream's /sse/environments/{key}/stream) is left
+// out.
+func loggedPath(p string) string {
+	if rest, ok := strings.CutPrefix(p, "/sse/environments/"); ok {
+		if _, tail, ok := strings.Cut(rest, "/"); ok {
+			return "/sse/environments/{key}/" + tail
+		}
+		return "/sse/environments/{key}"
+	}
+	return p
+}

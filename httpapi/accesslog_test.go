@@ -93,3 +93,20 @@ func TestAccessLog(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLogLeavesOutKeys: the Flagsmith realtime path carries a client
+// key; the access log writes the route instead.
+func TestAccessLogLeavesOutKeys(t *testing.T) {
+	var logs lockedBuffer
+	h := AccessLog(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/sse/environments/prd_secretish_key/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if out := logs.String(); strings.Contains(out, "prd_secretish_key") || !strings.Contains(out, `"/sse/environments/{key}/stream"`) {
+		t.Errorf("access log: %s", out)
+	}
+}

@@ -314,22 +314,8 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	d.verify(rep)
 	rep.Machine.LoadAvg = loadAvg()
 
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
+	if err := writeReport(stdout, rep, o.jsonFile, o.json, func() { printFanout(stdout, rep) }); err != nil {
 		return err
-	}
-	js = append(js, '\n')
-	if o.jsonFile != "" {
-		if err := os.WriteFile(o.jsonFile, js, 0o644); err != nil {
-			return err
-		}
-	}
-	if o.json {
-		if _, err := stdout.Write(js); err != nil {
-			return err
-		}
-	} else {
-		printFanout(stdout, rep)
 	}
 	if !rep.OK {
 		return fmt.Errorf("verification failed: %d subscribers: %s", rep.FailedSubscribers, strings.Join(rep.Failures[:min(3, len(rep.Failures))], "; "))

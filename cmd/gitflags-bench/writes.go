@@ -327,22 +327,8 @@ func runWrites(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rep.Verify = verifyWrites(setup.verifyRepo, setup.extraFsck, o.env, setup.feature, all, rep.Config.Commits0)
 	rep.Machine.LoadAvg = loadAvg()
 
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
+	if err := writeReport(stdout, rep, o.jsonFile, o.json, func() { printWrites(stdout, rep) }); err != nil {
 		return err
-	}
-	js = append(js, '\n')
-	if o.jsonFile != "" {
-		if err := os.WriteFile(o.jsonFile, js, 0o644); err != nil {
-			return err
-		}
-	}
-	if o.json {
-		if _, err := stdout.Write(js); err != nil {
-			return err
-		}
-	} else {
-		printWrites(stdout, rep)
 	}
 	if !rep.Verify.OK {
 		return fmt.Errorf("verification failed: %s", strings.Join(rep.Verify.Failures, "; "))
@@ -613,3 +599,24 @@ func printWrites(w io.Writer, r *writesReport) {
 }
 
 func shortRev(s string) string { return s[:min(len(s), 12)] }
+
+// writeReport writes a mode's report: as JSON to jsonFile when it is set, and
+// to stdout as JSON when asJSON, else as text by print.
+func writeReport(stdout io.Writer, rep any, jsonFile string, asJSON bool, print func()) error {
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	js = append(js, '\n')
+	if jsonFile != "" {
+		if err := os.WriteFile(jsonFile, js, 0o644); err != nil {
+			return err
+		}
+	}
+	if !asJSON {
+		print()
+		return nil
+	}
+	_, err = stdout.Write(js)
+	return err
+}

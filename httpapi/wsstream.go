@@ -60,6 +60,11 @@ const (
 	wsMaxPendingErrors  = 4
 	wsHistoryRevisions  = 64
 	wsCloseReasonLength = 120 // bytes of a close reason (the protocol allows 123)
+	// A connection may change its traits wsTraitsPerSecond times a second
+	// on average, in bursts of wsTraitsBurst: each change is an evaluation
+	// of every flag for a new context, under the fan-out's lock.
+	wsTraitsPerSecond = 5
+	wsTraitsBurst     = 20
 )
 
 // wsStream is the websocket stream's state in a Server.
@@ -448,6 +453,7 @@ func (s *Server) wsRead(ctx context.Context, c *websocket.Conn, sub *stream.Sub,
 			return policy("too many invalid messages")
 		}
 	}
+	budget, last := float64(wsTraitsBurst), time.Now()
 	for {
 		m, perr := readClient(ctx, c)
 		if perr != nil {
@@ -455,6 +461,13 @@ func (s *Server) wsRead(ctx context.Context, c *websocket.Conn, sub *stream.Sub,
 		}
 		switch m.Type {
 		case "traits":
+			now := time.Now()
+			budget = min(wsTraitsBurst, budget+now.Sub(last).Seconds()*wsTraitsPerSecond)
+			last = now
+			if budget < 1 {
+				return policy("too many trait updates: at most %d a second (bursts of %d)", wsTraitsPerSecond, wsTraitsBurst)
+			}
+			budget--
 			if sub.Identifier() == "" {
 				if perr := note("traits need an identifier: subscribe with one"); perr != nil {
 					return perr

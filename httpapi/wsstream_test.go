@@ -352,6 +352,38 @@ func TestWSTraits(t *testing.T) {
 	checkChanges(t, c.next(), f.rev(), changed, removed)
 }
 
+// TestWSTraitsRateLimited: a client that changes its traits faster than
+// the limit (each change is an evaluation of every flag) is closed with a
+// reason; another client keeps being served.
+func TestWSTraitsRateLimited(t *testing.T) {
+	f := newWSFixture(t, Options{})
+	other := dialWS(t, f.url, prodKey)
+	other.subscribe("calm", nil, "")
+	other.next()
+	c := dialWS(t, f.url, prodKey)
+	c.subscribe("busy", nil, "")
+	c.next()
+	// The burst is allowed; past it the budget refills at a few a second,
+	// far slower than these messages go (send errors once the server has
+	// closed are expected).
+	for i := range wsTraitsBurst {
+		c.send(map[string]any{"type": "traits", "traits": map[string]any{"n": i}})
+	}
+	for i := range 200 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"traits","traits":{"m":%d}}`, i))
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	if code, reason := c.closed(); code != websocket.StatusPolicyViolation || !strings.Contains(reason, "too many trait updates") {
+		t.Fatalf("closed with %v %q, want a policy violation about trait updates", code, reason)
+	}
+	f.commit(setValue(t, "production", "api_rate_limit", 7))
+	checkChanges(t, other.next(), f.rev(), map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(7)}}, nil)
+}
+
 // TestWSResume: a known revision gets the changes since, an unknown one
 // the full state.
 func TestWSResume(t *testing.T) {

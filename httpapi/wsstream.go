@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -70,6 +71,7 @@ const (
 // wsStream is the websocket stream's state in a Server.
 type wsStream struct {
 	s      *Server
+	active atomic.Int64 // handlers running: WaitStreams waits for them
 	fanout *stream.Fanout
 	mu     sync.Mutex
 	perKey map[string]int // open connections by the key they presented
@@ -251,6 +253,22 @@ func wsTraits(raw map[string]json.RawMessage) (map[string]any, error) {
 	return out, nil
 }
 
+// WaitStreams waits, after CloseStreams, until every websocket handler has
+// ended (written its close frame), or until ctx is done. http.Server's
+// Shutdown does not wait for them: their connections are hijacked.
+func (s *Server) WaitStreams(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.ws.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d websocket streams still open: %w", s.ws.active.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // wsStream serves GET /api/v1/stream.
 func (s *Server) wsStream(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	st := s.current.Load()
@@ -259,8 +277,13 @@ func (s *Server) wsStream(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		return
 	}
 	key := r.Header.Get("X-Environment-Key")
-	if key == "" {
-		key = r.URL.Query().Get("key") // browsers cannot set a websocket's headers
+	if key == "" { // browsers cannot set a websocket's headers
+		q, qerr := parseQuery(r.URL.RawQuery)
+		if qerr != nil {
+			writeDetail(w, qerr.status, qerr.msg)
+			return
+		}
+		key = q.Get("key")
 	}
 	if key == "" {
 		writeDetail(w, http.StatusUnauthorized, "missing environment key: X-Environment-Key header or key query parameter")
@@ -284,6 +307,8 @@ func (s *Server) wsStream(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		return
 	}
 	defer s.ws.release(key)
+	s.ws.active.Add(1)
+	defer s.ws.active.Add(-1)
 	if err := connlimit.Stream(r.Context()); err != nil {
 		w.Header().Set("Retry-After", "5")
 		writeDetail(w, http.StatusServiceUnavailable, "too many streaming connections; retry later")

@@ -495,6 +495,10 @@ func TestWSRefused(t *testing.T) {
 		t.Errorf("past the limit: %v, %v, want 429", err, resp)
 	}
 	dialWS(t, f.url, stagingKey).subscribe("", nil, "") // another key is counted apart
+	// A query string that is not valid is refused, naming the parameter.
+	if _, resp, err := dialWSRaw(f.url, "?key=%zz"); err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("key=%%zz: %v, %v, want 400", err, resp)
+	}
 }
 
 // TestWSHeartbeatAndShutdown: heartbeats come; CloseStreams closes with
@@ -511,6 +515,11 @@ func TestWSHeartbeatAndShutdown(t *testing.T) {
 	f.s.CloseStreams()
 	if code, _ := c.closed(); code != websocket.StatusGoingAway {
 		t.Errorf("closed with %v, want going away", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.s.WaitStreams(ctx); err != nil || f.s.ws.active.Load() != 0 {
+		t.Errorf("WaitStreams after CloseStreams: %v (%d handlers running)", err, f.s.ws.active.Load())
 	}
 	if _, resp, err := dialWSRaw(f.url, prodKey); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("after CloseStreams: %v, %v, want 503", err, resp)

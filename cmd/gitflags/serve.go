@@ -439,6 +439,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	if err := srv.WaitStreams(shutdownCtx); err != nil { // their connections are hijacked: not Shutdown's
+		log.Warn("shutdown", "error", err)
+	}
 	<-errc
 	return nil
 }

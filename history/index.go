@@ -26,7 +26,7 @@ const ownCacheAbove = 64
 // Index is the history of one branch of a repository: for each commit of its
 // first-parent chain, the feature, segment and environment documents it
 // changed. It is built and extended on demand (Query, Update) and kept in
-// memory. Use one Index per branch: heads of branches that diverge make it
+// memory, and, made with Open, saved to a file. Use one Index per branch: heads of branches that diverge make it
 // re-index from their common commit each time the head alternates.
 //
 // An Index is safe for concurrent use.
@@ -34,6 +34,8 @@ type Index struct {
 	repo *gitstore.Repo
 
 	update sync.Mutex // held by the one update under way
+	store  *store     // the file the index is saved to, or nil; under update
+	diffed int        // commits diffed, for the tests; under update
 
 	// The fields below change only with both update and mu held; readers
 	// hold mu (or update) and never modify them.
@@ -88,6 +90,7 @@ func (ix *Index) Update(ctx context.Context, head plumbing.Hash) error {
 	defer ix.update.Unlock()
 	// Only this goroutine modifies the index while it holds update, so it
 	// reads without mu.
+	ix.load()
 	if _, ok := ix.pos[head]; ok {
 		return nil
 	}
@@ -113,6 +116,7 @@ func (ix *Index) Update(ctx context.Context, head plumbing.Hash) error {
 		h = c.Parents[0]
 	}
 	ix.truncate(fork + 1)
+	ix.saveTruncate(fork + 1)
 
 	var parent plumbing.Hash // tree of the parent of the next commit
 	if fork >= 0 {
@@ -129,30 +133,41 @@ func (ix *Index) Update(ctx context.Context, head plumbing.Hash) error {
 	var done []indexed
 	for i := len(todo) - 1; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
-			ix.publish(done)
+			ix.add(done)
 			return fmt.Errorf("history: index %s: %w", head, err)
 		}
 		c := todo[i]
 		cs, err := ix.diff(diffTrees, parent, c.Tree)
 		if err != nil {
-			ix.publish(done)
+			ix.add(done)
 			return fmt.Errorf("history: index commit %s: %w", c.SHA, err)
 		}
-		done = append(done, indexed{plumbing.NewHash(c.SHA), c.Tree, cs})
+		ix.diffed++
+		var first plumbing.Hash
+		if len(c.Parents) > 0 {
+			first = c.Parents[0]
+		}
+		done = append(done, indexed{plumbing.NewHash(c.SHA), first, c.Tree, cs})
 		if len(done) == publishEvery {
-			ix.publish(done)
+			ix.add(done)
 			done = done[:0]
 		}
 		parent = c.Tree
 	}
-	ix.publish(done)
+	ix.add(done)
 	return nil
 }
 
 // indexed is a commit ready to join the index.
 type indexed struct {
-	commit, tree plumbing.Hash
-	changes      []*change
+	commit, parent, tree plumbing.Hash // parent: the first, zero for a root
+	changes              []*change
+}
+
+// add saves commits and appends them to the chain.
+func (ix *Index) add(commits []indexed) {
+	ix.save(commits)
+	ix.publish(commits)
 }
 
 // publish appends commits to the chain.

@@ -389,8 +389,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer func() { stopSync(); <-syncDone }()
 	if !cfg.WatchWorktree && snap != nil && snap.Revision.SHA != "" {
 		// The history index is built off the request path (a long history
-		// takes seconds); a query meanwhile waits for it.
-		ix := history.New(repo)
+		// takes seconds); a query meanwhile waits for it. It is saved in the
+		// data directory, one file per repository and branch, so that a
+		// restart indexes only the commits since.
+		key := gitstore.ScrubURL(cfg.Repo)
+		if abs, err := filepath.Abs(repoPath); err == nil && !remote {
+			key = abs
+		}
+		ix, err := history.Open(repo, cfg.Data, key+"\x00"+cfg.Branch, log)
+		if err != nil {
+			log.Warn("the history index cannot be saved; it is kept in memory only", "error", err)
+			ix = history.New(repo)
+		}
+		defer ix.Close()
 		srv.AttachHistory(ix)
 		indexed := make(chan struct{})
 		go func() {

@@ -299,3 +299,37 @@ func BenchmarkHistoryUpdateOne(b *testing.B) {
 		next++
 	}
 }
+
+// BenchmarkHistoryReopen opens an index of the 10,001 commits saved to a
+// file (built once, before the timing starts) and brings it to the head, as
+// a server does at start: no commit is diffed again.
+func BenchmarkHistoryReopen(b *testing.B) {
+	repo, head := openBench(b)
+	dir := b.TempDir()
+	ix, err := Open(repo, dir, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ix.Update(context.Background(), head); err != nil {
+		b.Fatal(err)
+	}
+	ix.Close()
+	fi, err := os.Stat(filepath.Join(dir, FileName("bench")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		ix, err := Open(repo, dir, "bench", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ix.Update(context.Background(), head); err != nil {
+			b.Fatal(err)
+		}
+		if ix.Len() != benchCommits+1 || ix.diffed != 0 {
+			b.Fatalf("indexed %d commits, diffed %d", ix.Len(), ix.diffed)
+		}
+		ix.Close()
+	}
+	b.ReportMetric(float64(fi.Size())/(1<<20), "MiB-file")
+}

@@ -9,7 +9,9 @@
 // has not seen indexes only the commits since the newest it knows, and a
 // branch that was rewritten (a force-push) is re-indexed from the last commit
 // the old and new histories share. A query costs the entries it returns, not
-// the length of the history.
+// the length of the history. An Index made with Open is saved to a file as it
+// grows (an append-only log, one checksummed record per commit), so that a
+// restart indexes only the commits since.
 //
 // A merge commit is one entry: what it changed relative to its first parent
 // (what the merge brought into the branch); the commits of the merged branch

@@ -114,14 +114,17 @@ func (m *metrics) instrument(route string, h httprouter.Handle) httprouter.Handl
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		h(sw, r, p)
-		observer.Observe(time.Since(start).Seconds())
+		elapsed := time.Since(start)
 		if sw.code == 0 {
 			sw.code = http.StatusOK
 		}
+		// Counted by status before the duration is observed: a reader that
+		// sees n durations sees the n statuses too.
 		if c, ok := codes[sw.code]; ok { // read-only after construction
 			c.Inc()
 		} else {
 			m.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
 		}
+		observer.Observe(elapsed.Seconds())
 	}
 }

@@ -69,7 +69,7 @@ type Metrics interface {
 	// remote mode, a check of the refs in local mode, a load of the work
 	// tree in worktree mode), with its duration and error (nil on success;
 	// an invalid revision is not a failed attempt, see Rejected).
-	SyncDone(mode Mode, d time.Duration, err error)
+	SyncDone(mode string, d time.Duration, err error)
 	// Published is called when a new revision was published.
 	Published(rev flagrepo.Revision)
 	// Rejected is called once for every revision that was not published
@@ -393,7 +393,7 @@ func (s *Syncer) attempted(start time.Time, err error) {
 	}
 	s.mu.Unlock()
 	if s.opts.Metrics != nil {
-		s.opts.Metrics.SyncDone(s.mode, d, err)
+		s.opts.Metrics.SyncDone(string(s.mode), d, err)
 	}
 	// Log an error when it first occurs or changes, not on every attempt.
 	switch {

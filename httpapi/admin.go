@@ -20,7 +20,6 @@ import (
 
 	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/flagrepo"
-	"github.com/gitflags/gitflags/gitsync"
 	"github.com/gitflags/gitflags/tokens"
 )
 
@@ -151,23 +150,40 @@ func clientKey(remoteAddr string) string {
 	return ip.String()
 }
 
+// Follower is the process that follows the flag repository (gitsync's
+// Syncer, which cmd/gitflags adapts): the admin API shows its state and
+// controls it. The server needs nothing else of it.
+type Follower interface {
+	// SyncStatus is the follower's state as GET /api/v1/status shows it
+	// (JSON).
+	SyncStatus() any
+	Trigger()
+	Pause()
+	Resume()
+	Paused() bool
+}
+
+// followerBox holds a Follower in an atomic.Pointer.
+type followerBox struct{ Follower }
+
 // AttachSync gives the admin endpoints the process that follows the flag
 // repository (it publishes into this server, so it is made after it).
-func (s *Server) AttachSync(sy *gitsync.Syncer) { s.sync.Store(sy) }
+func (s *Server) AttachSync(f Follower) { s.sync.Store(&followerBox{f}) }
 
-// syncer returns the Syncer, writing a 404 when the server follows nothing.
-func (s *Server) syncer(w http.ResponseWriter) *gitsync.Syncer {
-	sy := s.sync.Load()
-	if sy == nil {
-		writeDetail(w, http.StatusNotFound, "this server does not follow a repository")
+// syncer returns the Follower, writing a 404 when the server follows
+// nothing.
+func (s *Server) syncer(w http.ResponseWriter) Follower {
+	if b := s.sync.Load(); b != nil {
+		return b.Follower
 	}
-	return sy
+	writeDetail(w, http.StatusNotFound, "this server does not follow a repository")
+	return nil
 }
 
 // statusResponse is GET /api/v1/status.
 type statusResponse struct {
 	Served *flagrepo.Revision `json:"served"`
-	Sync   *gitsync.Status    `json:"sync,omitempty"`
+	Sync   any                `json:"sync,omitempty"`
 	// Writes is the state of the admin API's pushes; Warnings says in
 	// words what needs attention (commits not pushed, kept branches).
 	Writes   *commits.Status `json:"writes,omitempty"`
@@ -180,9 +196,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 		rev := snap.Revision
 		resp.Served = &rev
 	}
-	if sy := s.sync.Load(); sy != nil {
-		st := sy.Status()
-		resp.Sync = &st
+	if b := s.sync.Load(); b != nil {
+		resp.Sync = b.SyncStatus()
 	}
 	if wr := s.writer.Load(); wr != nil {
 		st := wr.Status()
@@ -221,7 +236,7 @@ func (s *Server) syncPause(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if sy := s.syncer(w); sy != nil {
 		sy.Pause()
 		s.log.Warn("sync paused by the admin API: the served revision will not change until resumed")
-		writeJSON(w, http.StatusOK, sy.Status())
+		writeJSON(w, http.StatusOK, sy.SyncStatus())
 	}
 }
 
@@ -232,7 +247,7 @@ func (s *Server) syncResume(w http.ResponseWriter, r *http.Request, _ httprouter
 	if sy := s.syncer(w); sy != nil {
 		sy.Resume()
 		s.log.Info("sync resumed by the admin API")
-		writeJSON(w, http.StatusOK, sy.Status())
+		writeJSON(w, http.StatusOK, sy.SyncStatus())
 	}
 }
 
@@ -284,16 +299,17 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, p httprouter.Pa
 	writeJSON(w, http.StatusAccepted, map[string]string{"detail": "sync triggered"})
 }
 
-// syncMetrics maps gitsync's measurements onto Prometheus metrics.
-type syncMetrics struct {
+// SyncMetrics records the measurements of the process that follows the
+// repository (gitsync.Metrics) into the server's Prometheus metrics.
+type SyncMetrics struct {
 	attempts  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 	published prometheus.Counter
 	rejected  prometheus.Counter
 }
 
-func newSyncMetrics(reg *prometheus.Registry) *syncMetrics {
-	m := &syncMetrics{
+func newSyncMetrics(reg *prometheus.Registry) *SyncMetrics {
+	m := &SyncMetrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitflags_sync_attempts_total", Help: "Sync attempts (fetch or check), by mode and result.",
 		}, []string{"mode", "result"}),
@@ -312,22 +328,22 @@ func newSyncMetrics(reg *prometheus.Registry) *syncMetrics {
 	return m
 }
 
-// SyncDone implements gitsync.Metrics.
-func (m *syncMetrics) SyncDone(mode gitsync.Mode, d time.Duration, err error) {
+// SyncDone records a sync attempt in mode (local, remote or worktree).
+func (m *SyncMetrics) SyncDone(mode string, d time.Duration, err error) {
 	result := "success"
 	if err != nil {
 		result = "failure"
 	}
-	m.attempts.WithLabelValues(string(mode), result).Inc()
-	m.durations.WithLabelValues(string(mode)).Observe(d.Seconds())
+	m.attempts.WithLabelValues(mode, result).Inc()
+	m.durations.WithLabelValues(mode).Observe(d.Seconds())
 }
 
-// Published implements gitsync.Metrics.
-func (m *syncMetrics) Published(flagrepo.Revision) { m.published.Inc() }
+// Published records a revision published.
+func (m *SyncMetrics) Published(flagrepo.Revision) { m.published.Inc() }
 
-// Rejected implements gitsync.Metrics.
-func (m *syncMetrics) Rejected(flagrepo.Revision, error) { m.rejected.Inc() }
+// Rejected records a revision not served because it is invalid.
+func (m *SyncMetrics) Rejected(flagrepo.Revision, error) { m.rejected.Inc() }
 
-// SyncMetrics returns the gitsync.Metrics that record into the server's
-// /metrics.
-func (s *Server) SyncMetrics() gitsync.Metrics { return s.metrics.sync }
+// SyncMetrics returns the metrics of the process that follows the
+// repository, recorded into the server's /metrics.
+func (s *Server) SyncMetrics() *SyncMetrics { return s.metrics.sync }

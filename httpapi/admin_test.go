@@ -25,6 +25,12 @@ import (
 	"github.com/gitflags/gitflags/history"
 )
 
+// syncFollower is a gitsync.Syncer as the admin API sees it (as
+// cmd/gitflags adapts it).
+type syncFollower struct{ *gitsync.Syncer }
+
+func (f syncFollower) SyncStatus() any { return f.Status() }
+
 // committer is the server's identity in the commits of writes.
 var committer = object.Signature{Name: "gitflags test server", Email: "server@gitflags.test"}
 
@@ -68,7 +74,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.AttachSync(sy)
+	srv.AttachSync(syncFollower{sy})
 	wr, err := commits.New(commits.Options{Repo: repo, Sync: sy, Committer: committer})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ type metrics struct {
 	identityEvaluations, ofrepEvaluations prometheus.Counter
 	revision                              *prometheus.GaugeVec
 	revisionAt                            prometheus.Gauge
-	sync                                  *syncMetrics
+	sync                                  *SyncMetrics
 }
 
 func newMetrics(s *Server) *metrics {

@@ -24,7 +24,6 @@ import (
 	"github.com/gitflags/gitflags/commits"
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
-	"github.com/gitflags/gitflags/gitsync"
 	"github.com/gitflags/gitflags/history"
 	"github.com/gitflags/gitflags/identities"
 	"github.com/gitflags/gitflags/stream"
@@ -36,7 +35,7 @@ type Server struct {
 	log        *slog.Logger
 	identities identities.Store
 	opts       Options
-	sync       atomic.Pointer[gitsync.Syncer] // see AttachSync
+	sync       atomic.Pointer[followerBox]    // see AttachSync
 	writer     atomic.Pointer[commits.Writer] // see AttachWriter
 	history    atomic.Pointer[history.Index]  // see AttachHistory
 	current    atomic.Pointer[state]

@@ -374,7 +374,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	snap := srv.Snapshot()
-	srv.AttachSync(sy)
+	srv.AttachSync(syncFollower{sy})
 	syncCtx, stopSync := context.WithCancel(ctx)
 	hooks.Start(syncCtx)
 	defer hooks.Close()
@@ -475,6 +475,12 @@ func connectionLimits(cfg serveConfig, log *slog.Logger) *connlimit.Limiter {
 	}
 	return lim
 }
+
+// syncFollower is a gitsync.Syncer as the admin API sees it.
+type syncFollower struct{ *gitsync.Syncer }
+
+// SyncStatus is the Syncer's status.
+func (f syncFollower) SyncStatus() any { return f.Status() }
 
 // fetchTimeout bounds a fetch: with --offline-writes 15 s, so that a hanging
 // remote holds writes up for no longer (they are then kept locally); else

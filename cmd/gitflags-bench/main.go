@@ -617,7 +617,17 @@ type serverProc struct {
 }
 
 func spawnServer(ctx context.Context, o *options, tmp string) (*serverProc, error) {
-	bin := o.serverBin
+	var args []string
+	if o.repo != "" {
+		args = append(args, "--repo", o.repo)
+	}
+	return startServe(ctx, o.serverBin, o.serverProcs, o.readyTimeout, filepath.Join(tmp, "server-data"), filepath.Join(tmp, "server.log"), append(args, o.serverArgs...))
+}
+
+// startServe starts `gitflags serve` (bin, else gitflags from PATH) on a
+// free loopback port with its data in data and its output in logPath, and
+// returns once /readyz answers 200 (or fails after ready).
+func startServe(ctx context.Context, bin string, procs int, ready time.Duration, data, logPath string, extra []string) (*serverProc, error) {
 	if bin == "" {
 		p, err := exec.LookPath("gitflags")
 		if err != nil {
@@ -632,20 +642,14 @@ func spawnServer(ctx context.Context, o *options, tmp string) (*serverProc, erro
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	data := filepath.Join(tmp, "server-data")
-	args := []string{"serve", "--listen", addr, "--data", data}
-	if o.repo != "" {
-		args = append(args, "--repo", o.repo)
-	}
-	args = append(args, o.serverArgs...)
-	logPath := filepath.Join(tmp, "server.log")
+	args := append([]string{"serve", "--listen", addr, "--data", data}, extra...)
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv(o.serverProcs)
+	cmd.Env = childEnv(procs)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -653,8 +657,9 @@ func spawnServer(ctx context.Context, o *options, tmp string) (*serverProc, erro
 	}
 	p := &serverProc{cmd: cmd, url: "http://" + addr, logPath: logPath, done: make(chan struct{}), defaultRepo: filepath.Join(data, "flags")}
 	go func() { _ = cmd.Wait(); close(p.done) }()
-	deadline := time.Now().Add(o.readyTimeout)
+	deadline := time.Now().Add(ready)
 	c := &http.Client{Timeout: 2 * time.Second}
+	defer c.CloseIdleConnections()
 	for {
 		select {
 		case <-p.done:
@@ -669,13 +674,12 @@ func spawnServer(ctx context.Context, o *options, tmp string) (*serverProc, erro
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				p.startup = time.Since(start)
-				c.CloseIdleConnections()
 				return p, nil
 			}
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("gitflags serve not ready after %s: %s", o.readyTimeout, tail(logPath))
+			return nil, fmt.Errorf("gitflags serve not ready after %s: %s", ready, tail(logPath))
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -224,65 +223,10 @@ func (s *writesSetup) serveSmartHTTP(root, logPath string) (string, error) {
 
 // spawnWriteServer starts `gitflags serve` with its data (and log) in dir.
 func spawnWriteServer(ctx context.Context, o *writesOptions, dir string, extra []string) (*serverProc, error) {
-	bin := o.serverBin
-	if bin == "" {
-		p, err := exec.LookPath("gitflags")
-		if err != nil {
-			return nil, errors.New("--spawn needs --server-bin (no gitflags in PATH)")
-		}
-		bin = p
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	data := filepath.Join(dir, "data")
-	args := append([]string{"serve", "--listen", addr, "--data", data}, extra...)
-	logPath := filepath.Join(dir, "server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv(o.serverProcs)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &serverProc{cmd: cmd, url: "http://" + addr, logPath: logPath, done: make(chan struct{}), defaultRepo: filepath.Join(data, "flags")}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	deadline := time.Now().Add(o.readyTimeout)
-	c := &http.Client{Timeout: 2 * time.Second}
-	defer c.CloseIdleConnections()
-	for {
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("gitflags serve exited during start-up: %s", tail(logPath))
-		case <-ctx.Done():
-			p.stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if resp, err := c.Get(p.url + "/readyz"); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				p.startup = time.Since(start)
-				return p, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("gitflags serve not ready after %s: %s", o.readyTimeout, tail(logPath))
-		}
-	}
+	return startServe(ctx, o.serverBin, o.serverProcs, o.readyTimeout, filepath.Join(dir, "data"), filepath.Join(dir, "server.log"), extra)
 }
 
 // discover reads the client key of --env and picks the feature to write

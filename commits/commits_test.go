@@ -3,7 +3,6 @@ package commits
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -403,11 +402,6 @@ func TestPullRequestURL(t *testing.T) {
 			t.Errorf("pullRequestURL(%q) = %q, want %q", c.remote, got, c.want)
 		}
 	}
-}
-
-func ExampleWriter_Write() {
-	fmt.Println("see TestWriteCommitsAndServes")
-	// Output: see TestWriteCommitsAndServes
 }
 
 // commitElsewhere commits a change of path (a JSON "description" prefix) in

@@ -279,10 +279,8 @@ func adminProject(w http.ResponseWriter, st *state, p httprouter.Params) bool {
 // createdDate is the created_date of a feature in the SDK API (see
 // Publish), which admin objects share.
 func (st *state) createdDate(feature string) string {
-	if i, ok := st.byName[feature]; ok {
-		for _, es := range st.byEnv {
-			return es.features[i].in.created
-		}
+	if created, ok := st.CreatedDate(feature); ok {
+		return created
 	}
 	return st.snap.Revision.Time.UTC().Format(timeFormat)
 }

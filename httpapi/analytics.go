@@ -51,12 +51,12 @@ func (m *metrics) report(es *envState, counts map[string]json.RawMessage) *reque
 		if err != nil {
 			return badRequest("invalid count of %q: %s is not a non-negative integer", name, raw)
 		}
-		if _, ok := es.byName[name]; ok {
+		if _, ok := es.FeatureIndex(name); ok {
 			add[name] = n
 		}
 	}
 	for name, n := range add {
-		m.reported.WithLabelValues(es.env.Key, name).Add(float64(n))
+		m.reported.WithLabelValues(es.Key(), name).Add(float64(n))
 	}
 	return nil
 }

@@ -80,8 +80,8 @@ func (s *Server) experimentEnvironment(w http.ResponseWriter, r *http.Request, p
 	}
 	key := p.ByName("environment")
 	env := ""
-	if es := st.byClient[key]; es != nil {
-		env = es.env.Key
+	if es := st.ByClientKey(key); es != nil {
+		env = es.Key()
 	} else if st.snap.Environments[key] != nil {
 		env = key
 	}

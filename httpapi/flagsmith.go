@@ -9,48 +9,24 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/served"
 )
 
-// flagsmithFlag is a flag as the Flagsmith SDK API returns it.
-type flagsmithFlag struct {
-	ID                int64            `json:"id"`
-	Feature           flagsmithFeature `json:"feature"`
-	FeatureStateValue any              `json:"feature_state_value"`
-	Environment       int64            `json:"environment"`
-	Identity          any              `json:"identity"`
-	FeatureSegment    any              `json:"feature_segment"`
-	Enabled           bool             `json:"enabled"`
-}
-
-type flagsmithFeature struct {
-	ID             int64   `json:"id"`
-	Name           string  `json:"name"`
-	CreatedDate    string  `json:"created_date"`
-	Description    *string `json:"description"`
-	InitialValue   *string `json:"initial_value"`
-	DefaultEnabled bool    `json:"default_enabled"`
-	Type           string  `json:"type"`
-}
+// flagsmithFeature is the "feature" object of a flag in the SDK API, which
+// the admin objects share (package served encodes the SDK API's flags).
+type flagsmithFeature = served.FlagsmithFeature
 
 // newFlagsmithFeature is the "feature" object of a flag.
 func newFlagsmithFeature(feat *flagrepo.Feature, created string) flagsmithFeature {
-	ff := flagsmithFeature{
-		ID:             feat.ID,
-		Name:           feat.Key,
-		CreatedDate:    created,
-		DefaultEnabled: feat.Default.Enabled,
-		Type:           featureType(feat),
-	}
-	if feat.Description != "" {
-		d := feat.Description
-		ff.Description = &d
-	}
-	if v := feat.Default.Value.Value; v != nil {
-		s := fmt.Sprint(v)
-		ff.InitialValue = &s
-	}
-	return ff
+	return served.NewFlagsmithFeature(feat, created)
 }
+
+// featureType is Flagsmith's type of a feature.
+func featureType(f *flagrepo.Feature) string { return served.FeatureType(f) }
+
+// stableUUID derives a UUID from parts, the same one for the same object
+// (as the environment document's).
+func stableUUID(parts ...any) string { return served.StableUUID(parts...) }
 
 // environmentKey resolves the X-Environment-Key header (a client key or a
 // server key) and checks the query string (see sdkRequest), writing the
@@ -76,7 +52,7 @@ func (s *Server) sdkRequest(w http.ResponseWriter, r *http.Request) (st *state, 
 		writeDetail(w, http.StatusUnauthorized, "missing X-Environment-Key header")
 		return nil, nil, false, nil
 	}
-	es, server = st.lookupKey(key)
+	es, server = st.Lookup(key)
 	if es == nil {
 		writeDetail(w, http.StatusUnauthorized, "invalid X-Environment-Key: no environment has this key")
 		return nil, nil, false, nil
@@ -98,27 +74,19 @@ func (s *Server) flags(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 		return
 	}
 	// Server-key-only features are left out for client keys.
-	clientOnly := !server && es.clientFlagsJSON != nil
-	body, length := es.flagsJSON, es.flagsLen
-	if clientOnly {
-		body, length = es.clientFlagsJSON, es.clientFlagsLen
-	}
+	body, length := es.Flags(server)
 	name, ok, rerr := queryParam(q, "feature")
 	if rerr != nil {
 		writeDetail(w, rerr.status, rerr.msg)
 		return
 	}
 	if ok {
-		i, ok := es.byName[name]
-		if ok {
-			f := es.features[i]
-			ok = f.visible() && !(clientOnly && f.base.serverOnly)
-			body, length = f.flag, []string{strconv.Itoa(len(f.flag))}
-		}
+		flag, ok := es.Flag(name, server)
 		if !ok {
 			writeDetail(w, http.StatusNotFound, fmt.Sprintf("no feature %q in this environment", name))
 			return
 		}
+		body, length = flag, []string{strconv.Itoa(len(flag))}
 	}
 	h := w.Header()
 	h["Content-Type"] = hdrJSON

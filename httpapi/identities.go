@@ -18,6 +18,7 @@ import (
 
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/identities"
+	"github.com/gitflags/gitflags/served"
 )
 
 // The Flagsmith identity and trait endpoints. Traits persist in the
@@ -292,12 +293,9 @@ type identifyBuffers struct {
 
 var identifyScratch = sync.Pool{New: func() any { return new(identifyBuffers) }}
 
-// storeEnv is the name an environment's identities are stored under.
-func storeEnv(es *envState) string { return strconv.FormatInt(es.env.ID, 10) }
-
 // clientTraitsRefused reports whether a request may not set traits.
 func clientTraitsRefused(es *envState, server bool) bool {
-	return !server && !es.env.ClientTraitsAllowed()
+	return !server && !es.Environment().ClientTraitsAllowed()
 }
 
 // storeContext is the context of a request's store calls. A request read
@@ -404,7 +402,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 				persist = append(persist, t.Trait)
 			}
 		}
-		stored, err := store.Update(storeContext(r), storeEnv(es), identifier, persist)
+		stored, err := store.Update(storeContext(r), es.StoreEnv(), identifier, persist)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
@@ -433,35 +431,35 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 	sort.Strings(keys)
 	scratch.keys = keys
 	// The same identity with the same traits evaluates the same on the same
-	// revision: its outcomes are kept (es.results) and written again.
+	// revision: its outcomes are kept (es.Results) and written again.
 	ck, cacheable := resultKey(scratch, identifier, keys, merged)
 	vec, hit := []uint8(nil), false
 	if cacheable {
-		vec, hit = es.results.get(ck)
+		vec, hit = es.Results().Get(ck)
 	}
-	ordered := es.document.ordered
-	hide := st.snap.HidesDisabledFlags(es.env)
+	ordered := es.IdentityFlags()
+	hide := es.HidesDisabledFlags()
 	b := scratch.body[:0]
 	defer func() { scratch.body = b }()
 	b = append(b, `{"identifier":`...)
-	b = appendJSONString(b, identifier)
+	b = served.AppendJSONString(b, identifier)
 	b = append(b, `,"flags":[`...)
 	first := true
 	s.metrics.identityEvaluations.Inc()
 	if hit {
 		for i, base := range ordered {
-			o := &base.outcomes[vec[i]]
-			if (hide && !o.enabled) || (base.serverOnly && !server) {
+			k := int(vec[i])
+			if (hide && !base.OutcomeEnabled(k)) || (base.ServerKeyOnly() && !server) {
 				continue
 			}
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			b = append(append(b, base.prefix...), o.suffix...)
+			b = base.AppendOutcome(b, k)
 		}
 	} else {
-		flags := es.model.AppendFlags(scratch.flags[:0], &evaluator.Identity{Identifier: identifier, Traits: merged})
+		flags := es.Model().AppendFlags(scratch.flags[:0], &evaluator.Identity{Identifier: identifier, Traits: merged})
 		scratch.flags = flags
 		if cacheable && len(flags) == len(ordered) {
 			vec = make([]uint8, len(flags))
@@ -470,22 +468,22 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 		}
 		for i := range flags {
 			f := &flags[i]
-			var base *flagBase
-			if i < len(ordered) && ordered[i].name == f.Name {
+			var base *served.IdentityFlag
+			if i < len(ordered) && ordered[i].Name() == f.Name {
 				base = ordered[i]
-			} else if j, ok := es.byName[f.Name]; ok {
+			} else if j, ok := es.FeatureIndex(f.Name); ok {
 				base = ordered[j]
 			} else {
 				vec = nil
 				continue
 			}
-			k := base.outcome(f)
+			k := base.Outcome(f)
 			if k < 0 || base != ordered[i] {
 				vec = nil
 			} else if vec != nil {
 				vec[i] = uint8(k)
 			}
-			if (hide && !f.Enabled) || (base.serverOnly && !server) {
+			if (hide && !f.Enabled) || (base.ServerKeyOnly() && !server) {
 				continue
 			}
 			if !first {
@@ -493,23 +491,23 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 			}
 			first = false
 			if k >= 0 {
-				b = append(append(b, base.prefix...), base.outcomes[k].suffix...)
+				b = base.AppendOutcome(b, k)
 			} else {
-				b = base.encode(b, f.Enabled, f.Variant, f.Value)
+				b = base.Append(b, f.Enabled, f.Variant, f.Value)
 			}
 		}
 		if vec != nil {
-			es.results.put(ck, vec)
+			es.Results().Put(ck, vec)
 		}
 	}
 	b = append(b, `],"traits":[`...)
-	if !es.env.HideSensitiveData {
+	if !es.Environment().HideSensitiveData {
 		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, `{"trait_key":`...)
-			b = appendJSONString(b, k)
+			b = served.AppendJSONString(b, k)
 			b = append(b, `,"trait_value":`...)
 			if nb, err := identities.AppendValue(b, merged[k]); err == nil {
 				b = nb
@@ -581,7 +579,7 @@ func (s *Server) postTrait(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if store == nil {
 		return
 	}
-	if _, err := store.Update(storeContext(r), storeEnv(es), identifier, []identities.Trait{trait}); err != nil {
+	if _, err := store.Update(storeContext(r), es.StoreEnv(), identifier, []identities.Trait{trait}); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
@@ -639,7 +637,7 @@ func (s *Server) putTraitsBulk(w http.ResponseWriter, r *http.Request, _ httprou
 	if store == nil {
 		return
 	}
-	if err := store.UpdateMany(storeContext(r), storeEnv(es), changes); err != nil {
+	if err := store.UpdateMany(storeContext(r), es.StoreEnv(), changes); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}
@@ -697,7 +695,7 @@ func (s *Server) incrementTrait(w http.ResponseWriter, r *http.Request, _ httpro
 	if store == nil {
 		return
 	}
-	v, err := store.Increment(storeContext(r), storeEnv(es), identifier, key, by)
+	v, err := store.Increment(storeContext(r), es.StoreEnv(), identifier, key, by)
 	if err != nil {
 		s.writeStoreError(w, r, err)
 		return
@@ -782,7 +780,7 @@ func (s *Server) bulkIdentities(w http.ResponseWriter, r *http.Request, _ httpro
 	if store == nil {
 		return
 	}
-	if err := store.UpdateMany(storeContext(r), storeEnv(es), changes); err != nil {
+	if err := store.UpdateMany(storeContext(r), es.StoreEnv(), changes); err != nil {
 		s.writeStoreError(w, r, err)
 		return
 	}

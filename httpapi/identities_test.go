@@ -570,7 +570,7 @@ func TestIdentityWithoutStore(t *testing.T) {
 // directly with the evaluator.
 func TestIdentityAgreesWithEvaluator(t *testing.T) {
 	f := newFSFixture(t, "")
-	model := f.srv.current.Load().byClient[prodKey].model
+	model := f.srv.current.Load().ByClientKey(prodKey).Model()
 	for i, tr := range fsSampleIdentities(200) {
 		id := fsIdentifierFor(i)
 		r := f.identify(fsProdServerKey, map[string]any{"identifier": id, "traits": tr})
@@ -644,7 +644,7 @@ func TestSampleIdentitiesCoverSegments(t *testing.T) {
 	// Guard against a sample that matches nothing: several segments must
 	// match some identities.
 	f := newFSFixture(t, "")
-	model := f.srv.current.Load().byClient[prodKey].model
+	model := f.srv.current.Load().ByClientKey(prodKey).Model()
 	seen := map[string]int{}
 	for i, tr := range fsSampleIdentities(200) {
 		m := map[string]any{}

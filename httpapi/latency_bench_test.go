@@ -39,14 +39,14 @@ import (
 
 var benchAuthor = object.Signature{Name: gittest.Name, Email: gittest.Email, When: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
 
-// served records when each revision was published.
-type served struct {
+// publishTimes records when each revision was published.
+type publishTimes struct {
 	srv *Server
 	mu  sync.Mutex
 	at  map[string]time.Time
 }
 
-func (s *served) publish(snap *flagrepo.Snapshot) error {
+func (s *publishTimes) publish(snap *flagrepo.Snapshot) error {
 	if err := s.srv.Publish(snap); err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (s *served) publish(snap *flagrepo.Snapshot) error {
 }
 
 // wait returns when sha was served.
-func (s *served) wait(b *testing.B, sha string, timeout time.Duration) time.Time {
+func (s *publishTimes) wait(b *testing.B, sha string, timeout time.Duration) time.Time {
 	deadline := time.Now().Add(timeout)
 	for {
 		s.mu.Lock()
@@ -74,8 +74,8 @@ func (s *served) wait(b *testing.B, sha string, timeout time.Duration) time.Time
 }
 
 // follow starts a Syncer that publishes to a new Server.
-func follow(b *testing.B, opts gitsync.Options) (*gitsync.Syncer, *served) {
-	s := &served{srv: New(Options{Log: ofrepQuietLog}), at: map[string]time.Time{}}
+func follow(b *testing.B, opts gitsync.Options) (*gitsync.Syncer, *publishTimes) {
+	s := &publishTimes{srv: New(Options{Log: ofrepQuietLog}), at: map[string]time.Time{}}
 	opts.Publish = s.publish
 	if opts.Interval == 0 {
 		opts.Interval = time.Hour

@@ -42,10 +42,14 @@ package httpapi
 // kind of key, the raw request body): a request whose If-None-Match holds it
 // gets a 304 after reading and hashing the body, with no parsing and no
 // evaluation. "What decides the answers" is the environment digest
-// (environmentDigest in publish.go: the environment's id, name and client
-// key, and every feature's and segment's encoded input), so that a commit
-// that changes nothing for an environment (or a restart, or another
-// replica) keeps its ETags valid.
+// (served.Env.Digest: the environment's id, name and client key, and every
+// feature's and segment's encoded input), so that a commit that changes
+// nothing for an environment (or a restart, or another replica) keeps its
+// ETags valid.
+//
+// The answers that do not depend on the request are encoded in advance
+// with each revision (package served, ofrep.go); this file reads requests
+// and writes answers.
 
 import (
 	"crypto/sha256"
@@ -55,7 +59,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +67,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/gitflags/gitflags/evaluator"
-	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/identities"
+	"github.com/gitflags/gitflags/served"
 )
 
 // ofrepMaxBody is the largest request body read; larger ones get a 413.
@@ -75,10 +78,6 @@ const ofrepMaxBody = 1 << 20
 // counts as 1, the context as 2).
 const ofrepMaxDepth = 64
 
-// ofrepETagFormat changes whenever the answers for the same input may change
-// (encoding, reasons), so that old ETags stop matching.
-const ofrepETagFormat = "gitflags-ofrep-1"
-
 // OFREP error codes.
 const (
 	ofrepParseError     = "PARSE_ERROR"
@@ -86,264 +85,6 @@ const (
 	ofrepFlagNotFound   = "FLAG_NOT_FOUND"
 	ofrepGeneral        = "GENERAL"
 )
-
-// ofrepState is one environment's precomputed OFREP answers.
-type ofrepState struct {
-	features     []*ofrepFeature // in model (feature) order
-	hideDisabled bool
-	// seed[v] prefixes the request body in the ETag hash; v is 1 for
-	// server keys, 0 for client keys (they see different flags).
-	seed [2][ofrepSeedLen]byte
-	// bulk[v] is the bulk answer without a targeting key.
-	bulk    [2][]byte
-	bulkLen [2][]string // Content-Length header of bulk[v]
-	// streams is the bulk answers' eventStreams member, with its leading
-	// comma (ofrepstream.go).
-	streams []byte
-}
-
-const ofrepSeedLen = sha256.Size + 1
-
-type ofrepFeature struct {
-	keyJSON    []byte // {"key":"<name>"
-	static     bool   // no targeting in this environment: reason STATIC
-	serverOnly bool   // hidden from client keys
-	hidden     bool   // disabled without identity and hide_disabled_flags
-	outcomes   []ofrepOutcome
-	// single is the answer without a targeting key (and, for a static
-	// flag, with any context).
-	single    []byte
-	singleLen []string
-}
-
-// newOFREPFeature encodes in advance the answers of a feature with state r
-// whose evaluation without an identity is flag.
-func newOFREPFeature(r *flagrepo.Resolved, flag *evaluator.Flag, hideDisabled bool) ofrepFeature {
-	f := ofrepFeature{
-		keyJSON:    appendJSONString([]byte(`{"key":`), r.Feature.Key),
-		static:     len(r.SegmentOverrides) == 0 && len(r.IdentityOverrides) == 0 && len(r.Weights) == 0,
-		serverOnly: r.Feature.ServerKeyOnly,
-		hidden:     hideDisabled && !flag.Enabled,
-		outcomes:   make([]ofrepOutcome, 0, 2),
-	}
-	f.addOutcomes(r)
-	f.single = f.appendFlag(nil, flag)
-	f.singleLen = []string{strconv.Itoa(len(f.single))}
-	return f
-}
-
-// assembleOFREP concatenates the bulk answers of es and derives its ETag
-// seeds from the environment digest.
-func assembleOFREP(es *envState, hideDisabled bool) {
-	o := &es.ofrep
-	o.hideDisabled = hideDisabled
-	o.streams = ofrepStreamsJSON(es)
-	o.features = make([]*ofrepFeature, len(es.features))
-	size := 16 + len(o.streams)
-	for i, f := range es.features {
-		o.features[i] = &f.ofrep
-		size += len(f.ofrep.single) + 1
-	}
-	for v := range 2 {
-		// Without an identity every flag answers its single answer.
-		b := make([]byte, 0, size)
-		b = append(b, `{"flags":[`...)
-		first := true
-		for _, f := range o.features {
-			if f.hidden || (f.serverOnly && v == 0) {
-				continue
-			}
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = append(b, f.single...)
-		}
-		b = append(b, ']')
-		b = append(b, o.streams...)
-		o.bulk[v] = append(b, '}')
-		o.bulkLen[v] = []string{strconv.Itoa(len(o.bulk[v]))}
-		copy(o.seed[v][:], es.digest[:])
-		o.seed[v][sha256.Size] = byte(v)
-	}
-}
-
-// addOutcomes encodes in advance the answers a flag with state r can have:
-// its default, each segment and identity override, and each split's bands.
-func (f *ofrepFeature) addOutcomes(r *flagrepo.Resolved) {
-	def := "DEFAULT"
-	if f.static {
-		def = "STATIC"
-	}
-	eachOutcome(r, def, f.addOutcome)
-}
-
-// ofrepBuild identifies the server build, so that an upgrade (which may
-// evaluate differently) does not leave clients on a stale 304.
-var ofrepBuild = sync.OnceValue(func() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	s := bi.Main.Path + "@" + bi.Main.Version
-	for _, kv := range bi.Settings {
-		if kv.Key == "vcs.revision" || kv.Key == "vcs.modified" {
-			s += " " + kv.Key + "=" + kv.Value
-		}
-	}
-	return s
-})
-
-// visible reports whether a flag with state fl exists for the caller.
-func (o *ofrepState) visible(f *ofrepFeature, fl *evaluator.Flag, server bool) bool {
-	return (server || !f.serverOnly) && (fl.Enabled || !o.hideDisabled)
-}
-
-// appendBulk appends the bulk answer for flags, in feature order.
-func (o *ofrepState) appendBulk(b []byte, flags []evaluator.Flag, server bool) []byte {
-	b = append(b, `{"flags":[`...)
-	first := true
-	for i := range flags {
-		f := o.features[i]
-		if !o.visible(f, &flags[i], server) {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = f.appendFlag(b, &flags[i])
-	}
-	b = append(b, ']')
-	b = append(b, o.streams...)
-	return append(b, '}')
-}
-
-const (
-	ofrepReasonTargeting = "TARGETING_MATCH; segment="
-	ofrepReasonSplit     = "SPLIT; "
-)
-
-// ofrepReason maps an evaluator reason to OFREP's reason and the segment
-// reported in the metadata.
-func ofrepReason(f *ofrepFeature, fl *evaluator.Flag) (reason, segment string) {
-	switch {
-	case fl.Reason == "DEFAULT":
-		if fl.Variant == evaluator.ControlVariant {
-			return "SPLIT", "" // bucketed, into the control band
-		}
-		if f.static {
-			return "STATIC", ""
-		}
-		return "DEFAULT", ""
-	case strings.HasPrefix(fl.Reason, ofrepReasonTargeting):
-		return "TARGETING_MATCH", fl.Reason[len(ofrepReasonTargeting):]
-	case strings.HasPrefix(fl.Reason, ofrepReasonSplit):
-		return "SPLIT", ""
-	}
-	return "UNKNOWN", ""
-}
-
-// ofrepOutcome is one possible answer for a flag, encoded in advance.
-type ofrepOutcome struct {
-	enabled                  bool
-	reason, segment, variant string
-	value                    any // a scalar
-	body                     []byte
-}
-
-// ofrepMaxOutcomes bounds the answers encoded in advance per flag.
-const ofrepMaxOutcomes = 16
-
-// appendFlag appends one flag's success object.
-func (f *ofrepFeature) appendFlag(b []byte, fl *evaluator.Flag) []byte {
-	reason, segment := ofrepReason(f, fl)
-	for i := range f.outcomes {
-		c := &f.outcomes[i]
-		// A disabled flag's answer shows neither value nor variant.
-		if c.enabled == fl.Enabled && c.segment == segment &&
-			(!c.enabled || c.reason == reason && c.variant == fl.Variant && ofrepSameScalar(c.value, fl.Value)) {
-			return append(b, c.body...)
-		}
-	}
-	return ofrepAppendOutcome(b, f, fl.Enabled, reason, segment, fl.Variant, fl.Value)
-}
-
-// addOutcome encodes an answer of f in advance.
-func (f *ofrepFeature) addOutcome(enabled bool, reason, segment, variant string, value any) {
-	if len(f.outcomes) == ofrepMaxOutcomes || !ofrepIsScalar(value) {
-		return
-	}
-	if !enabled {
-		reason, variant, value = "", "", nil
-	}
-	for _, c := range f.outcomes {
-		if c.enabled == enabled && c.reason == reason && c.segment == segment && c.variant == variant && ofrepSameScalar(c.value, value) {
-			return
-		}
-	}
-	f.outcomes = append(f.outcomes, ofrepOutcome{
-		enabled: enabled, reason: reason, segment: segment, variant: variant, value: value,
-		body: ofrepAppendOutcome(nil, f, enabled, reason, segment, variant, value),
-	})
-}
-
-func ofrepIsScalar(v any) bool {
-	switch v.(type) {
-	case nil, string, bool, int64, int:
-		return true
-	}
-	return false
-}
-
-// ofrepSameScalar reports whether a, a scalar, equals b.
-func ofrepSameScalar(a, b any) bool {
-	switch a := a.(type) {
-	case nil:
-		return b == nil
-	case string:
-		bs, ok := b.(string)
-		return ok && a == bs
-	case bool:
-		bb, ok := b.(bool)
-		return ok && a == bb
-	case int64:
-		bi, ok := b.(int64)
-		return ok && a == bi
-	case int:
-		bi, ok := b.(int)
-		return ok && a == bi
-	}
-	return false
-}
-
-// ofrepAppendOutcome encodes a flag's success object.
-func ofrepAppendOutcome(b []byte, f *ofrepFeature, enabled bool, reason, segment, variant string, value any) []byte {
-	b = append(b, f.keyJSON...)
-	if !enabled {
-		b = append(b, `,"reason":"DISABLED"`...)
-	} else {
-		b = append(b, `,"value":`...)
-		if value == nil {
-			b = append(b, "true"...)
-		} else {
-			b = appendJSONValue(b, value)
-		}
-		b = append(b, `,"reason":"`...)
-		b = append(b, reason...)
-		b = append(b, '"')
-		if variant != "" {
-			b = append(b, `,"variant":`...)
-			b = appendJSONString(b, variant)
-		}
-	}
-	if segment != "" {
-		b = append(b, `,"metadata":{"segment":`...)
-		b = appendJSONString(b, segment)
-		b = append(b, '}')
-	}
-	return append(b, '}')
-}
 
 // ofrepRequest is the per-request scratch space, pooled.
 type ofrepRequest struct {
@@ -395,7 +136,7 @@ func (s *Server) ofrepEnvironment(w http.ResponseWriter, r *http.Request) (es *e
 		key = r.Header.Get("X-API-Key")
 	}
 	if key != "" {
-		es, server = st.lookupKey(key)
+		es, server = st.Lookup(key)
 	}
 	if es == nil {
 		w.Header()["Www-Authenticate"] = ofrepChallenge
@@ -520,14 +261,10 @@ func (s *Server) ofrepBulk(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if es = s.ofrepAwaitConfig(w, r, es); es == nil {
 		return
 	}
-	o := &es.ofrep
-	v := 0
-	if server {
-		v = 1
-	}
+	o := es.OFREP()
 	rq := getOFREPRequest()
 	defer putOFREPRequest(rq)
-	rq.buf = append(rq.buf[:0], o.seed[v][:]...)
+	rq.buf = append(rq.buf[:0], o.Seed(server)...)
 	if !rq.readBody(w, r, "") {
 		return
 	}
@@ -541,14 +278,14 @@ func (s *Server) ofrepBulk(w http.ResponseWriter, r *http.Request, _ httprouter.
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if !rq.parse(w, rq.buf[ofrepSeedLen:], "") {
+	if !rq.parse(w, rq.buf[served.OFREPSeedLen:], "") {
 		return
 	}
-	body, length := o.bulk[v], o.bulkLen[v]
+	body, length := o.Bulk(server)
 	if rq.hasID {
 		s.metrics.ofrepEvaluations.Inc()
-		rq.flags = es.model.AppendFlags(rq.flags[:0], &rq.id)
-		rq.out = o.appendBulk(rq.out[:0], rq.flags, server)
+		rq.flags = es.Model().AppendFlags(rq.flags[:0], &rq.id)
+		rq.out = o.AppendBulk(rq.out[:0], rq.flags, server)
 		body, length = rq.out, []string{strconv.Itoa(len(rq.out))}
 	}
 	h["Content-Type"] = hdrJSON
@@ -564,7 +301,7 @@ func (s *Server) ofrepFlag(w http.ResponseWriter, r *http.Request, p httprouter.
 	if es == nil {
 		return
 	}
-	o := &es.ofrep
+	o := es.OFREP()
 	name := p.ByName("key")
 	rq := getOFREPRequest()
 	defer putOFREPRequest(rq)
@@ -575,23 +312,23 @@ func (s *Server) ofrepFlag(w http.ResponseWriter, r *http.Request, p httprouter.
 	if !rq.parse(w, rq.buf, name) {
 		return
 	}
-	i, ok := es.byName[name]
-	var f *ofrepFeature
+	i, ok := es.FeatureIndex(name)
+	var f *served.OFREPFeature
 	if ok {
-		f = o.features[i]
-		ok = server || !f.serverOnly
+		f = o.Feature(i)
+		ok = server || !f.ServerKeyOnly()
 	}
 	if !ok {
 		ofrepError(w, http.StatusNotFound, name, ofrepFlagNotFound, "no flag "+strconv.Quote(name)+" in this environment")
 		return
 	}
-	body, length := f.single, f.singleLen
-	hidden := f.hidden
-	if rq.hasID && !f.static {
+	body, length := f.Answer()
+	hidden := f.Hidden()
+	if rq.hasID && !f.Static() {
 		s.metrics.ofrepEvaluations.Inc()
-		fl, _ := es.model.Flag(name, &rq.id)
-		hidden = o.hideDisabled && !fl.Enabled
-		rq.out = f.appendFlag(rq.out[:0], &fl)
+		fl, _ := es.Model().Flag(name, &rq.id)
+		hidden = o.HidesDisabledFlags() && !fl.Enabled
+		rq.out = f.AppendFlag(rq.out[:0], &fl)
 		body, length = rq.out, []string{strconv.Itoa(len(rq.out))}
 	}
 	if hidden {
@@ -633,7 +370,7 @@ func ofrepError(w http.ResponseWriter, status int, key, code, detail string) {
 	b = append(b, '{')
 	if key != "" {
 		b = append(b, `"key":`...)
-		b = appendJSONString(b, key)
+		b = served.AppendJSONString(b, key)
 		b = append(b, ',')
 	}
 	if code != "" {
@@ -642,7 +379,7 @@ func ofrepError(w http.ResponseWriter, status int, key, code, detail string) {
 		b = append(b, `",`...)
 	}
 	b = append(b, `"errorDetails":`...)
-	b = appendJSONString(b, detail)
+	b = served.AppendJSONString(b, detail)
 	b = append(b, '}')
 	h := w.Header()
 	h["Content-Type"] = hdrJSON

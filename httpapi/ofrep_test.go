@@ -366,7 +366,7 @@ func TestOFREPBulkMatchesEvaluator(t *testing.T) {
 		{"targetingKey": "u8", "weekly_sessions": 21, "open_tickets": 2, "beta_tester": true},
 	}
 	for _, key := range []string{ofrepDevKey, ofrepStagingKey, prodKey} {
-		es, _ := st.lookupKey(key)
+		es, _ := st.Lookup(key)
 		for _, c := range contexts {
 			body, _ := json.Marshal(map[string]any{"context": c})
 			w, flags, order := ofrepBulkDo(t, h, key, string(body))
@@ -383,7 +383,7 @@ func TestOFREPBulkMatchesEvaluator(t *testing.T) {
 				}
 				id = &evaluator.Identity{Identifier: tk, Traits: traits}
 			}
-			want := es.model.AppendFlags(nil, id)
+			want := es.Model().AppendFlags(nil, id)
 			if len(order) != len(want) {
 				t.Errorf("%s %s: %d flags, want %d", key, body, len(order), len(want))
 			}
@@ -578,24 +578,6 @@ func ofrepCheckParser(t *testing.T, body []byte) {
 	}
 }
 
-func TestOFREPAppendJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", "q\"b\\s", "\x00\x01\x1f\n\r\t", "é😀", "bad\xff\xfeend", "\u2028\u2029", "<&>", "\x7f"} {
-		var want bytes.Buffer
-		e := json.NewEncoder(&want)
-		e.SetEscapeHTML(false)
-		_ = e.Encode(s)
-		if got := string(appendJSONString(nil, s)); got != strings.TrimSuffix(want.String(), "\n") {
-			t.Errorf("%q: %s, want %s", s, got, want.String())
-		}
-	}
-	for _, v := range []any{nil, "s", true, int64(-5), 7, 2.5, 3.0, 1e300, json.Number("12"), []any{"x"}} {
-		want, _ := json.Marshal(v)
-		if got := string(appendJSONValue(nil, v)); got != string(want) {
-			t.Errorf("%#v: %s, want %s", v, got, want)
-		}
-	}
-}
-
 // --- benchmarks ---
 
 // ofrepBody is a request body that can be read again.
@@ -721,18 +703,18 @@ func BenchmarkOFREPParse(b *testing.B) {
 // for an identity (the evaluation itself excluded).
 func BenchmarkOFREPEncodeBulk(b *testing.B) {
 	ob := ofrepBenchLarge(b)
-	es, _ := ob.srv.current.Load().lookupKey(ob.key)
+	es, _ := ob.srv.current.Load().Lookup(ob.key)
 	rq := getOFREPRequest()
 	p := ofrepParser{data: []byte(ob.ctx)}
 	if code, detail := p.request(rq); code != "" {
 		b.Fatal(code, detail)
 	}
 	rq.id.Traits = rq.traits
-	flags := es.model.AppendFlags(nil, &rq.id)
-	out := es.ofrep.appendBulk(nil, flags, false)
+	flags := es.Model().AppendFlags(nil, &rq.id)
+	out := es.OFREP().AppendBulk(nil, flags, false)
 	b.SetBytes(int64(len(out)))
 	b.ReportAllocs()
 	for b.Loop() {
-		out = es.ofrep.appendBulk(out[:0], flags, false)
+		out = es.OFREP().AppendBulk(out[:0], flags, false)
 	}
 }

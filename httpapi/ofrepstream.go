@@ -45,7 +45,6 @@ package httpapi
 // stale flags.
 
 import (
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -54,11 +53,13 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/gitflags/gitflags/served"
 	"github.com/gitflags/gitflags/stream"
 )
 
-// ofrepStreamPath is the OFREP event stream's route.
-const ofrepStreamPath = "/ofrep/v1/event-stream"
+// ofrepStreamPath is the OFREP event stream's route, which the bulk
+// answers encoded in advance announce.
+const ofrepStreamPath = served.OFREPEventStreamPath
 
 const defaultOFREPRefetchWait = 2 * time.Second
 
@@ -69,18 +70,6 @@ func (s *Server) ofrepRefetchWait() time.Duration {
 	return defaultOFREPRefetchWait
 }
 
-// ofrepConfigID is the event id of an environment whose digest is d.
-func ofrepConfigID(d *[32]byte) string { return hex.EncodeToString(d[:16]) }
-
-// ofrepStreamsJSON is the bulk answer's eventStreams member (with its
-// leading comma) for environment es.
-func ofrepStreamsJSON(es *envState) []byte {
-	uri := ofrepStreamPath + "?key=" + url.QueryEscape(es.env.ClientKey) + "&since=" + ofrepConfigID(&es.digest)
-	b := []byte(`,"eventStreams":[{"type":"sse","endpoint":{"requestUri":`)
-	b = appendJSONString(b, uri)
-	return append(b, "}}]"...)
-}
-
 // appendRefetchEvent appends a refetchEvaluation event.
 func appendRefetchEvent(b []byte, id string, updated time.Time) []byte {
 	b = append(b, "id: "...)
@@ -88,7 +77,7 @@ func appendRefetchEvent(b []byte, id string, updated time.Time) []byte {
 	b = append(b, "\nevent: message\ndata: {\"type\":\"refetchEvaluation\",\"etag\":\"\\\""...)
 	b = append(b, id...)
 	b = append(b, "\\\"\",\"lastModified\":\""...)
-	b = updated.UTC().AppendFormat(b, documentTimeFormat)
+	b = updated.UTC().AppendFormat(b, served.DocumentTimeFormat)
 	return append(b, "\"}\n\n"...)
 }
 
@@ -113,21 +102,21 @@ func (s *Server) ofrepStream(w http.ResponseWriter, r *http.Request, _ httproute
 	}
 	var es *envState
 	if key != "" {
-		es, _ = st.lookupKey(key)
+		es, _ = st.Lookup(key)
 	}
 	if es == nil {
 		w.Header()["Www-Authenticate"] = ofrepChallenge
 		fail(http.StatusUnauthorized, "missing or unknown environment key: pass key=<client key>, or send Authorization: Bearer <key> or X-API-Key: <key>")
 		return
 	}
-	envKey := es.env.Key
+	envKey := es.Key()
 	c, sub := s.startStream(w, r, envKey, fail)
 	if c == nil {
 		return
 	}
 	valid := func(st *state) *envState {
-		es, _ := st.lookupKey(key)
-		if es == nil || es.env.Key != envKey {
+		es, _ := st.Lookup(key)
+		if es == nil || es.Key() != envKey {
 			return nil
 		}
 		return es
@@ -143,8 +132,8 @@ func (s *Server) ofrepStream(w http.ResponseWriter, r *http.Request, _ httproute
 		seen = q.Get("since")
 	}
 	first := appendRetry(nil, s.streamRetry())
-	if id := ofrepConfigID(&es.digest); id != seen {
-		first = appendRefetchEvent(first, id, st.updated)
+	if id := served.OFREPConfigID(es.Digest()); id != seen {
+		first = appendRefetchEvent(first, id, st.Updated())
 		seen = id
 	}
 	s.runStream(r, c, sub, first, func(ev *stream.Event) ([]byte, bool) {
@@ -154,7 +143,7 @@ func (s *Server) ofrepStream(w http.ResponseWriter, r *http.Request, _ httproute
 		if cur := s.current.Load(); cur != nil && valid(cur) == nil {
 			return nil, false
 		}
-		id := ofrepConfigID(&ev.Digest)
+		id := served.OFREPConfigID(ev.Digest)
 		if id == seen {
 			return nil, true
 		}
@@ -182,9 +171,9 @@ func (s *Server) ofrepAwaitConfig(w http.ResponseWriter, r *http.Request, es *en
 	}
 	want, ok := parseLastModified(lm)
 	etag = strings.Trim(strings.TrimPrefix(etag, "W/"), `"`)
-	envKey := es.env.Key
+	envKey := es.Key()
 	behind := func(st *state, es *envState) bool {
-		return es != nil && etag != ofrepConfigID(&es.digest) && ok && want.After(st.updated)
+		return es != nil && etag != served.OFREPConfigID(es.Digest()) && ok && want.After(st.Updated())
 	}
 	if !behind(s.current.Load(), es) {
 		return es
@@ -198,7 +187,7 @@ func (s *Server) ofrepAwaitConfig(w http.ResponseWriter, r *http.Request, es *en
 	defer timer.Stop()
 	for {
 		st := s.current.Load()
-		cur := st.byEnv[envKey]
+		cur := st.Env(envKey)
 		if cur == nil {
 			return es
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitflags/gitflags/served"
 )
 
 // bulkStreams posts a bulk request and returns its answer and eventStreams.
@@ -98,7 +100,7 @@ func TestOFREPEventStream(t *testing.T) {
 	if ev.id == since {
 		t.Errorf("the change kept the id %s", since)
 	}
-	if want := f.s.current.Load().updated.Format(documentTimeFormat); lm != want {
+	if want := f.s.current.Load().Updated().Format(served.DocumentTimeFormat); lm != want {
 		t.Errorf("lastModified %q, want %q", lm, want)
 	}
 	// The provider's re-fetch: a new answer with the new since.
@@ -124,7 +126,7 @@ func TestOFREPEventStream(t *testing.T) {
 	// On connect: without since or Last-Event-ID, the current event at
 	// once; with an old one, likewise; with the current one, nothing (its
 	// first event is the next change).
-	cur := ofrepConfigID(&f.s.current.Load().byEnv["production"].digest)
+	cur := served.OFREPConfigID(f.s.current.Load().Env("production").Digest())
 	cases := []struct {
 		what string
 		path string
@@ -150,7 +152,7 @@ func TestOFREPEventStream(t *testing.T) {
 		clients[i] = c
 	}
 	f.commit(setValue(t, "production", "max_cart_items", 51))
-	nextID := ofrepConfigID(&f.s.current.Load().byEnv["production"].digest)
+	nextID := served.OFREPConfigID(f.s.current.Load().Env("production").Digest())
 	for i, tc := range cases {
 		c := clients[i]
 		if tc.now {
@@ -178,8 +180,8 @@ func TestOFREPEventStream(t *testing.T) {
 func TestOFREPRefetchBehind(t *testing.T) {
 	f := newStreamFixture(t, Options{OFREPRefetchWait: 50 * time.Millisecond}, nil)
 	cur := f.s.current.Load()
-	id := ofrepConfigID(&cur.byEnv["production"].digest)
-	next := cur.updated.Add(time.Second).Format(documentTimeFormat) // the next revision's (see commit)
+	id := served.OFREPConfigID(cur.Env("production").Digest())
+	next := cur.Updated().Add(time.Second).Format(served.DocumentTimeFormat) // the next revision's (see commit)
 	post := func(q string) (*http.Response, []byte) {
 		return send(t, "POST", f.url+"/ofrep/v1/evaluate/flags?"+q, `{}`, "X-API-Key", prodKey)
 	}
@@ -189,7 +191,7 @@ func TestOFREPRefetchBehind(t *testing.T) {
 	}{
 		{"flagConfigEtag=%22" + id + "%22&flagConfigLastModified=" + url.QueryEscape(next), 200}, // the served configuration
 		{"flagConfigEtag=%22other%22", 200}, // no date: cannot tell, served
-		{"flagConfigEtag=%22other%22&flagConfigLastModified=" + url.QueryEscape(cur.updated.Format(documentTimeFormat)), 200}, // not newer
+		{"flagConfigEtag=%22other%22&flagConfigLastModified=" + url.QueryEscape(cur.Updated().Format(served.DocumentTimeFormat)), 200}, // not newer
 		{"flagConfigEtag=%22other%22&flagConfigLastModified=" + url.QueryEscape(next), 503},
 		{"flagConfigEtag=%22other%22&flagConfigLastModified=4102444800", 503}, // Unix seconds, 2100
 		{"flagConfigLastModified=garbage", 200},

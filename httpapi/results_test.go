@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"net/http"
 	"testing"
 )
@@ -23,12 +22,7 @@ func TestIdentityResultCache(t *testing.T) {
 		}
 		return body
 	}
-	es := f.srv.current.Load().byClient[prodKey]
-	entries := func() int {
-		es.results.mu.Lock()
-		defer es.results.mu.Unlock()
-		return len(es.results.cur) + len(es.results.old)
-	}
+	entries := f.srv.current.Load().ByClientKey(prodKey).Results().Len
 	first := ask(false)
 	if n := entries(); n != 1 {
 		t.Fatalf("%d cached results after one identity, want 1", n)
@@ -50,46 +44,8 @@ func TestIdentityResultCache(t *testing.T) {
 	if err := f.srv.Publish(f.srv.Snapshot()); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(f.srv.current.Load().byClient[prodKey].results.cur); n != 0 {
+	if n := f.srv.current.Load().ByClientKey(prodKey).Results().Len(); n != 0 {
 		t.Fatalf("new state has %d cached results", n)
-	}
-}
-
-func TestResultCacheBound(t *testing.T) {
-	c := &resultCache{half: 2}
-	key := func(i byte) [sha256.Size]byte { return [sha256.Size]byte{i} }
-	for i := range byte(10) {
-		c.put(key(i), []uint8{i})
-		if n := len(c.cur) + len(c.old); n > 4 {
-			t.Fatalf("%d entries after %d puts, at most 4 allowed", n, i+1)
-		}
-	}
-	if v, ok := c.get(key(9)); !ok || v[0] != 9 {
-		t.Fatalf("the newest entry is gone: %v %v", v, ok)
-	}
-	if _, ok := c.get(key(0)); ok {
-		t.Fatal("the oldest entry is still there")
-	}
-	// An entry of the old generation found by get survives the next turn.
-	c = &resultCache{half: 2}
-	c.put(key(1), []uint8{1})
-	c.put(key(2), []uint8{2})
-	c.put(key(3), []uint8{3}) // 1 and 2 are now old
-	if _, ok := c.get(key(1)); !ok {
-		t.Fatal("entry 1 lost too early")
-	}
-	c.put(key(4), []uint8{4}) // turns: 3 and 1 are old, 2 dropped
-	if _, ok := c.get(key(1)); !ok {
-		t.Fatal("entry 1, used again, was dropped")
-	}
-	if _, ok := c.get(key(2)); ok {
-		t.Fatal("entry 2, never used again, is still there")
-	}
-	if got := newResultCache(1000).half; got != resultCacheBytes/1000/2 {
-		t.Fatalf("half for 1000 features = %d", got)
-	}
-	if got := newResultCache(10).half; got != resultCacheEntries/2 {
-		t.Fatalf("half for 10 features = %d", got)
 	}
 }
 

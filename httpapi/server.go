@@ -1,12 +1,10 @@
 // Package httpapi serves a flag repository's current snapshot over HTTP: the
 // Flagsmith-compatible SDK API, the JSON Schemas, and health endpoints. It
-// holds the served state, compiled once per snapshot and swapped atomically,
-// so that a request sees one revision from start to end.
+// holds the served state (package served), built once per snapshot and
+// swapped atomically, so that a request sees one revision from start to end.
 package httpapi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -22,10 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gitflags/gitflags/commits"
-	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/history"
 	"github.com/gitflags/gitflags/identities"
+	"github.com/gitflags/gitflags/served"
 	"github.com/gitflags/gitflags/stream"
 	"github.com/gitflags/gitflags/tokens"
 )
@@ -91,49 +89,22 @@ func New(opts Options) *Server {
 	return s
 }
 
-// state is everything a request needs, derived once from one snapshot
-// (publish.go).
+// state is everything a request needs, derived once from one snapshot:
+// the served state (package served, built by Publish) and what only HTTP
+// needs of it.
 type state struct {
-	snap      *flagrepo.Snapshot
-	byEnv     map[string]*envState // by environment key
-	byClient  map[string]*envState // by client key
-	byServer  map[string]*envState // by hex SHA-256 of a server key
-	byName    map[string]int32     // feature key -> position in envState.features
-	segments  []*segmentOut        // in segment id order
-	segmentAt map[string]int32     // segment key -> position in segments
-	updated   time.Time            // the document's updated_at: only ever increases
-	updatedAt []string             // updated as epoch seconds: the X-Flagsmith-Document-Updated-At header's value (read-only)
+	*served.State
+	snap      *flagrepo.Snapshot // State.Snapshot()
+	updatedAt []string           // updated as epoch seconds: the X-Flagsmith-Document-Updated-At header's value (read-only)
 }
 
-// lookupKey resolves an environment key: a client key, or a server key
-// ("ser." prefix) whose SHA-256 is listed by an environment. server reports
-// which kind matched.
-func (st *state) lookupKey(key string) (es *envState, server bool) {
-	if strings.HasPrefix(key, "ser.") {
-		sum := sha256.Sum256([]byte(key))
-		return st.byServer[hex.EncodeToString(sum[:])], true
-	}
-	return st.byClient[key], false
+func newState(st *served.State) *state {
+	return &state{State: st, snap: st.Snapshot(), updatedAt: []string{epochSeconds(st.Updated())}}
 }
 
-// envState is one environment's evaluation model and precomputed responses.
-// Each surface keeps what it precomputes in its own field, assembled by its
-// own function (see Publish).
-type envState struct {
-	env       *flagrepo.Environment
-	model     *evaluator.Model
-	features  []*featureOut    // in feature key order
-	byName    map[string]int32 // feature key -> position in features (shared by the state's environments)
-	segmentAt map[string]int32 // the state's segment positions (state.segmentAt)
-	// flagsJSON is GET /api/v1/flags/; clientFlagsJSON the same without
-	// server-key-only features, nil when there are none.
-	flagsJSON, clientFlagsJSON []byte
-	flagsLen, clientFlagsLen   []string          // their Content-Length header values
-	digest                     [sha256.Size]byte // see environmentDigest
-	document                   documentState     // environment-document.go
-	ofrep                      ofrepState        // ofrep.go
-	results                    *resultCache      // results.go
-}
+// envState is one environment of the served state: its evaluation model and
+// the answers encoded in advance.
+type envState = served.Env
 
 // Snapshot returns the served snapshot, or nil before the first Publish.
 func (s *Server) Snapshot() *flagrepo.Snapshot {

@@ -159,7 +159,7 @@ func TestUpdatedAtOnlyIncreases(t *testing.T) {
 		if err := s.Publish(snap); err != nil {
 			t.Fatal(err)
 		}
-		got := s.current.Load().updated
+		got := s.current.Load().Updated()
 		if !got.After(last) {
 			t.Fatalf("revision %d dated %v: updated_at %v does not grow past %v", i, at, got, last)
 		}
@@ -178,7 +178,7 @@ func TestUpdatedAtOnlyIncreases(t *testing.T) {
 		if err := s.Publish(snap); err != nil {
 			t.Fatal(err)
 		}
-		if got := s.current.Load().updated; !got.After(last) {
+		if got := s.current.Load().Updated(); !got.After(last) {
 			t.Fatalf("working-tree publish %d: updated_at %v does not grow past %v", i, got, last)
 		} else {
 			last = got

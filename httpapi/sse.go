@@ -199,13 +199,13 @@ func (s *Server) flagsmithStream(w http.ResponseWriter, r *http.Request, p httpr
 		return
 	}
 	key := p.ByName("key")
-	es := st.byClient[key]
+	es := st.ByClientKey(key)
 	if es == nil {
 		// A server key never goes in a URL: only client keys are looked up.
 		fail(http.StatusNotFound, "no environment has this client key")
 		return
 	}
-	envKey := es.env.Key
+	envKey := es.Key()
 	c, sub := s.startStream(w, r, envKey, fail)
 	if c == nil {
 		return
@@ -213,12 +213,12 @@ func (s *Server) flagsmithStream(w http.ResponseWriter, r *http.Request, p httpr
 	// Subscribed first, then read: a revision published in between is
 	// either in this state or notified.
 	st = s.current.Load()
-	if es = st.byEnv[envKey]; es == nil || es.env.ClientKey != key {
+	if es = st.Env(envKey); es == nil || es.Environment().ClientKey != key {
 		sub.Close()
 		fail(http.StatusNotFound, "no environment has this client key")
 		return
 	}
-	sent := st.updated
+	sent := st.Updated()
 	w.Header()["X-Flagsmith-Document-Updated-At"] = st.updatedAt
 	first := appendRetry(nil, s.streamRetry())
 	first = appendEnvironmentUpdated(first, st.updatedAt[0])
@@ -227,7 +227,7 @@ func (s *Server) flagsmithStream(w http.ResponseWriter, r *http.Request, p httpr
 			return nil, false
 		}
 		if cur := s.current.Load(); cur != nil {
-			if es := cur.byEnv[envKey]; es == nil || es.env.ClientKey != key {
+			if es := cur.Env(envKey); es == nil || es.Environment().ClientKey != key {
 				return nil, false // the key is no longer valid
 			}
 		}

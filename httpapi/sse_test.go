@@ -18,6 +18,7 @@ import (
 
 	"github.com/gitflags/gitflags/connlimit"
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/served"
 )
 
 // streamFixture serves the template repository and publishes edits of it as
@@ -452,7 +453,7 @@ func TestSlowReaderDropped(t *testing.T) {
 	reader.next(t) // retry
 	eventually(t, "the stuck client is dropped", func() bool { return f.s.hub.Subscribers("production") == 1 })
 	f.commit(setValue(t, "production", "max_cart_items", 9))
-	want := ofrepConfigID(&f.s.current.Load().byEnv["production"].digest)
+	want := served.OFREPConfigID(f.s.current.Load().Env("production").Digest())
 	for {
 		if ev := reader.next(t); ev.id == want {
 			break

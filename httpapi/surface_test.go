@@ -321,8 +321,8 @@ func TestExtraCollectors(t *testing.T) {
 	}
 }
 
-// TestPanicIsJSON breaks the served state of one environment so that its
-// handlers panic: the 500 is in the surface's error shape.
+// TestPanicIsJSON breaks the served state so that the handlers reading it
+// panic: the 500 is in the surface's error shape.
 func TestPanicIsJSON(t *testing.T) {
 	files, err := flagrepo.DirFiles(filepath.Join("..", "flags-repo-template"))
 	if err != nil {
@@ -336,8 +336,9 @@ func TestPanicIsJSON(t *testing.T) {
 	if err := s.Publish(snap); err != nil {
 		t.Fatal(err)
 	}
-	es := s.current.Load().byClient[prodKey]
-	es.features, es.ofrep.features = nil, nil // indexed by feature position: out of range
+	broken := *s.current.Load()
+	broken.State = nil // every lookup of an environment dereferences it
+	s.current.Store(&broken)
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 	for _, tc := range []struct{ path, body string }{

@@ -43,7 +43,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/gitflags/gitflags/changes"
 	"github.com/gitflags/gitflags/connlimit"
 	"github.com/gitflags/gitflags/identities"
 	"github.com/gitflags/gitflags/stream"
@@ -101,29 +100,10 @@ func (ws *wsStream) storedTraits(ctx context.Context, storeEnv, identifier strin
 	return m, nil
 }
 
-// publish hands the fan-out the newly served state st (prev: the one before).
-func (ws *wsStream) publish(prev, st *state) {
-	rev := &stream.Revision{ID: st.snap.Revision.SHA, Envs: make(map[string]*stream.Env, len(st.byEnv))}
-	if prev != nil {
-		set := changes.Between(prev.snap, st.snap)
-		rev.Changes = &set
-	}
-	serverOnly := map[string]bool{}
-	for k, f := range st.snap.Features {
-		if f.ServerKeyOnly {
-			serverOnly[k] = true
-		}
-	}
-	for key, es := range st.byEnv {
-		rev.Envs[key] = &stream.Env{Key: key, Model: es.model, HideDisabled: st.snap.HidesDisabledFlags(es.env), ServerOnly: serverOnly, StoreEnv: storeEnv(es)}
-	}
-	ws.fanout.Publish(rev)
-}
-
 // traitsChanged tells the stream that identifier's stored traits in es
 // changed.
 func (ws *wsStream) traitsChanged(r *http.Request, es *envState, identifier string) {
-	ws.fanout.TraitsChanged(storeContext(r), es.env.Key, identifier)
+	ws.fanout.TraitsChanged(storeContext(r), es.Key(), identifier)
 }
 
 func (s *Server) wsMaxPerKey() int {
@@ -289,7 +269,7 @@ func (s *Server) wsStream(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		writeDetail(w, http.StatusUnauthorized, "missing environment key: X-Environment-Key header or key query parameter")
 		return
 	}
-	es, server := st.lookupKey(key)
+	es, server := st.Lookup(key)
 	if es == nil {
 		writeDetail(w, http.StatusUnauthorized, "invalid environment key: no environment has this key")
 		return
@@ -328,8 +308,8 @@ func (s *Server) wsStream(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	c.SetReadLimit(wsReadLimit)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	envKey := es.env.Key
-	clientTraits := server || es.env.ClientTraitsAllowed()
+	envKey := es.Key()
+	clientTraits := server || es.Environment().ClientTraitsAllowed()
 
 	// The subscribe message.
 	sctx, scancel := context.WithTimeout(ctx, wsSubscribeTimeout)
@@ -381,7 +361,7 @@ func (s *Server) wsStream(w http.ResponseWriter, r *http.Request, _ httprouter.P
 			}
 		case <-sub.Notified():
 			if cur := s.current.Load(); cur != nil {
-				if es, _ := cur.lookupKey(key); es == nil || es.env.Key != envKey {
+				if es, _ := cur.Lookup(key); es == nil || es.Key() != envKey {
 					_ = c.Close(websocket.StatusPolicyViolation, "the environment key is no longer valid")
 					return
 				}

@@ -6,11 +6,11 @@ package stream
 // whose evaluated result changed for it.
 //
 // Cost model. Subscribers with the same context share one evaluation (an
-// evalCtx, refcounted by its subscribers). A new revision re-evaluates, in
-// each environment it changed (a changes.Set says which), only the features
-// it changed there (every feature when the environment's settings, name or
-// key changed), once per distinct context; an environment the revision did
-// not change costs its subscribers nothing. The result is diffed against
+// evalCtx, refcounted by its subscribers). A new revision (a served.State)
+// re-evaluates, in each environment it changed (its Changes say which),
+// only the features it changed there (every feature when the environment's
+// settings, name or key changed), once per distinct context; an
+// environment the revision did not change costs its subscribers nothing. The result is diffed against
 // the context's previous result and the diff merged into each subscriber's
 // outbox. The fan-out never writes to a connection: each connection's own
 // goroutine takes its outbox (Sub.Take) and writes it with its own deadline.
@@ -29,8 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gitflags/gitflags/changes"
 	"github.com/gitflags/gitflags/evaluator"
+	"github.com/gitflags/gitflags/served"
 )
 
 // ErrUnknownEnvironment is returned by Subscribe for an environment the
@@ -46,24 +46,6 @@ type Flag struct {
 
 func sameFlag(a, b Flag) bool {
 	return a.Enabled == b.Enabled && a.Variant == b.Variant && reflect.DeepEqual(a.Value, b.Value)
-}
-
-// Env is an environment of a served revision, as the fan-out needs it.
-type Env struct {
-	Key          string
-	Model        *evaluator.Model
-	HideDisabled bool            // disabled flags are left out
-	ServerOnly   map[string]bool // features left out for client keys (read-only)
-	StoreEnv     string          // the environment's name in the identity store
-}
-
-// Revision is a served revision.
-type Revision struct {
-	ID   string // the commit ("" for a working tree: it cannot be resumed from)
-	Envs map[string]*Env
-	// Changes is what changed since the revision given to Publish before;
-	// nil means everything may have changed.
-	Changes *changes.Set
 }
 
 // Context is what a subscriber is evaluated for.
@@ -89,7 +71,7 @@ type Fanout struct {
 	opts FanoutOptions
 
 	mu         sync.Mutex
-	rev        *Revision
+	rev        *served.State // the current revision
 	seq        uint64
 	contexts   map[[32]byte]*evalCtx
 	byEnv      map[string]map[*evalCtx]struct{}
@@ -160,10 +142,16 @@ func (f *Fanout) Contexts() int {
 func (f *Fanout) Revision() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.revID()
+}
+
+// revID is the current revision's id: its commit ("" for a working tree,
+// which cannot be resumed from, or before the first). Called with f.mu held.
+func (f *Fanout) revID() string {
 	if f.rev == nil {
 		return ""
 	}
-	return f.rev.ID
+	return f.rev.Revision().SHA
 }
 
 func contextKey(c *Context) [32]byte {
@@ -210,27 +198,30 @@ func (c *evalCtx) identity() *evaluator.Identity {
 	return &evaluator.Identity{Identifier: c.spec.Identifier, Traits: c.traits}
 }
 
-func (c *evalCtx) visible(e *Env, name string, fl *evaluator.Flag) bool {
-	return !(e.HideDisabled && !fl.Enabled) && !(!c.spec.Server && e.ServerOnly[name])
+// visible reports whether a flag with result fl exists for c in e: disabled
+// flags may be hidden, server-key-only features are for server keys.
+func (c *evalCtx) visible(e *served.Env, name string, fl *evaluator.Flag) bool {
+	return !(e.HidesDisabledFlags() && !fl.Enabled) && !(!c.spec.Server && e.ServerKeyOnly(name))
 }
 
 // evaluateAll evaluates every flag of c in e.
-func (f *Fanout) evaluateAll(c *evalCtx, e *Env) map[string]Flag {
+func (f *Fanout) evaluateAll(c *evalCtx, e *served.Env) map[string]Flag {
 	f.evaluations.Add(1)
+	m := e.Model()
 	var flags []evaluator.Flag
 	if id := c.identity(); id == nil {
-		flags = e.Model.EnvironmentFlags()
+		flags = m.EnvironmentFlags()
 	} else {
-		flags = e.Model.AppendFlags(make([]evaluator.Flag, 0, e.Model.Len()), id)
+		flags = m.AppendFlags(make([]evaluator.Flag, 0, m.Len()), id)
 	}
-	m := make(map[string]Flag, len(flags))
+	out := make(map[string]Flag, len(flags))
 	for i := range flags {
 		fl := &flags[i]
 		if c.visible(e, fl.Name, fl) {
-			m[fl.Name] = Flag{Enabled: fl.Enabled, Value: fl.Value, Variant: fl.Variant}
+			out[fl.Name] = Flag{Enabled: fl.Enabled, Value: fl.Value, Variant: fl.Variant}
 		}
 	}
-	return m
+	return out
 }
 
 // diff returns what changed from old to new.
@@ -253,7 +244,7 @@ func diff(old, new map[string]Flag) (changed map[string]Flag, removed []string) 
 
 // reevaluate re-evaluates c in e: every feature when names is nil, else
 // only names. It updates c.result and returns the difference.
-func (f *Fanout) reevaluate(c *evalCtx, e *Env, names []string) (changed map[string]Flag, removed []string) {
+func (f *Fanout) reevaluate(c *evalCtx, e *served.Env, names []string) (changed map[string]Flag, removed []string) {
 	if names == nil {
 		next := f.evaluateAll(c, e)
 		changed, removed = diff(c.result, next)
@@ -265,7 +256,7 @@ func (f *Fanout) reevaluate(c *evalCtx, e *Env, names []string) (changed map[str
 	f.evaluations.Add(1)
 	id := c.identity()
 	for _, name := range names {
-		fl, ok := e.Model.Flag(name, id)
+		fl, ok := e.Model().Flag(name, id)
 		old, had := c.result[name]
 		if ok && c.visible(e, name, &fl) {
 			v := Flag{Enabled: fl.Enabled, Value: fl.Value, Variant: fl.Variant}
@@ -295,17 +286,19 @@ func (f *Fanout) reevaluate(c *evalCtx, e *Env, names []string) (changed map[str
 	return changed, removed
 }
 
-// Publish makes rev the current revision and hands every subscriber whose
-// flags it changed the difference. Calls must be serialised (the server's
-// publishing lock does).
-func (f *Fanout) Publish(rev *Revision) {
+// Publish makes st the current revision and hands every subscriber whose
+// flags it changed the difference. st.Changes() must say what changed since
+// the state published before (served.Build's prev; nil: everything may
+// have). Calls must be serialised (the server's publishing lock does).
+func (f *Fanout) Publish(st *served.State) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rev = rev
+	f.rev = st
 	f.seq++
-	ent := histEntry{id: rev.ID, seq: f.seq, all: rev.Changes == nil}
-	if rev.Changes != nil {
-		ent.envs = envChanges(rev)
+	rev := st.Revision().SHA
+	ent := histEntry{id: rev, seq: f.seq, all: st.Changes() == nil}
+	if !ent.all {
+		ent.envs = envChanges(st)
 	}
 	if len(f.history) >= f.opts.History {
 		f.history = slices.Delete(f.history, 0, len(f.history)-f.opts.History+1)
@@ -313,7 +306,7 @@ func (f *Fanout) Publish(rev *Revision) {
 	f.history = append(f.history, ent)
 
 	for envKey, ctxs := range f.byEnv {
-		e := rev.Envs[envKey]
+		e := st.Env(envKey)
 		if e == nil {
 			for c := range ctxs {
 				for s := range c.subs {
@@ -338,18 +331,19 @@ func (f *Fanout) Publish(rev *Revision) {
 				continue
 			}
 			for s := range c.subs {
-				s.push(rev.ID, changed, removed, c.result)
+				s.push(rev, changed, removed, c.result)
 			}
 		}
 	}
 }
 
-// envChanges says, per environment, what rev changed: the features whose
-// state changed there, the feature documents changed anywhere (their
-// server_key_only may change who sees them), or everything when the
-// environment's settings, the project's settings, name or key changed.
-func envChanges(rev *Revision) map[string]*envChange {
-	set := rev.Changes
+// envChanges says, per environment, what st changed: the features whose
+// state changed there (or that use a segment whose rules changed), the
+// feature documents changed anywhere (their server_key_only may change who
+// sees them), or everything when the environment's settings, the project's
+// settings, name or key changed.
+func envChanges(st *served.State) map[string]*envChange {
+	set := st.Changes()
 	out := map[string]*envChange{}
 	for key, ce := range set.Environments {
 		ch := &envChange{all: ce.ReevaluateAll() || len(ce.Settings) > 0 || len(set.Settings) > 0}
@@ -363,7 +357,7 @@ func envChanges(rev *Revision) map[string]*envChange {
 	if len(set.Features) == 0 && len(set.Settings) == 0 {
 		return out
 	}
-	for key := range rev.Envs {
+	for key := range st.Envs() {
 		ch := out[key]
 		if ch == nil {
 			ch = &envChange{}
@@ -401,7 +395,7 @@ func (f *Fanout) Subscribe(ctx context.Context, spec Context, resume string) (*S
 		default:
 		}
 		f.mu.Lock()
-		if f.rev == nil || f.rev.Envs[spec.Env] == nil {
+		if f.rev == nil || f.rev.Env(spec.Env) == nil {
 			f.mu.Unlock()
 			return nil, ErrUnknownEnvironment
 		}
@@ -410,7 +404,7 @@ func (f *Fanout) Subscribe(ctx context.Context, spec Context, resume string) (*S
 		// before taking f.mu) that raced the read is read again; one that
 		// comes later finds this subscriber attached and updates it.
 		if c == nil && spec.Identifier != "" && f.opts.Traits != nil && (!read || (gen != f.traitGen.Load() && attempt < 4)) {
-			storeEnv := f.rev.Envs[spec.Env].StoreEnv
+			storeEnv := f.rev.Env(spec.Env).StoreEnv()
 			gen = f.traitGen.Load()
 			f.mu.Unlock()
 			var err error
@@ -441,7 +435,7 @@ func (f *Fanout) attach(key [32]byte, spec *Context, stored map[string]any, c *e
 func (f *Fanout) newContext(key [32]byte, spec *Context, stored map[string]any) *evalCtx {
 	c := &evalCtx{key: key, spec: *spec, stored: stored, subs: map[*Sub]struct{}{}}
 	c.traits = mergeTraits(stored, spec.Traits)
-	c.result = f.evaluateAll(c, f.rev.Envs[spec.Env])
+	c.result = f.evaluateAll(c, f.rev.Env(spec.Env))
 	f.contexts[key] = c
 	add(f.byEnv, spec.Env, c)
 	if spec.Identifier != "" {
@@ -485,7 +479,7 @@ func (f *Fanout) detach(s *Sub) {
 // resume fills s's outbox on subscribing. Called with f.mu held.
 func (s *Sub) resume(f *Fanout, from string) {
 	c := s.ctx
-	rev := f.rev.ID
+	rev := f.revID()
 	if from == "" {
 		s.pushFull(rev, c.result)
 		return
@@ -537,7 +531,7 @@ func (s *Sub) UpdateTraits(traits map[string]any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old := s.ctx
-	if old == nil || f.rev == nil || f.rev.Envs[old.spec.Env] == nil {
+	if old == nil || f.rev == nil || f.rev.Env(old.spec.Env) == nil {
 		return // closed, or its environment is gone
 	}
 	spec := old.spec
@@ -554,7 +548,7 @@ func (s *Sub) UpdateTraits(traits map[string]any) {
 	s.ctx = c
 	c.subs[s] = struct{}{}
 	changed, removed := diff(old.result, c.result)
-	s.push(f.rev.ID, changed, removed, c.result)
+	s.push(f.revID(), changed, removed, c.result)
 }
 
 // TraitsChanged tells the fan-out that the stored traits of identifier in
@@ -571,10 +565,10 @@ func (f *Fanout) TraitsChanged(ctx context.Context, env, identifier string) {
 	}
 	f.traitSeq[ik] = f.seq
 	mine := f.seq
-	subscribed := len(f.byIdentity[ik]) > 0 && f.rev != nil && f.rev.Envs[env] != nil && f.opts.Traits != nil
+	subscribed := len(f.byIdentity[ik]) > 0 && f.rev != nil && f.rev.Env(env) != nil && f.opts.Traits != nil
 	var storeEnv string
 	if subscribed {
-		storeEnv = f.rev.Envs[env].StoreEnv
+		storeEnv = f.rev.Env(env).StoreEnv()
 	}
 	f.mu.Unlock()
 	if !subscribed {
@@ -589,7 +583,7 @@ func (f *Fanout) TraitsChanged(ctx context.Context, env, identifier string) {
 	if seq, ok := f.traitSeq[ik]; ok && seq > mine {
 		return // a later change of the same identity read the store after this one: it applies
 	}
-	e := f.rev.Envs[env]
+	e := f.rev.Env(env)
 	if e == nil {
 		return
 	}
@@ -601,7 +595,7 @@ func (f *Fanout) TraitsChanged(ctx context.Context, env, identifier string) {
 			continue
 		}
 		for s := range c.subs {
-			s.push(f.rev.ID, changed, removed, c.result)
+			s.push(f.revID(), changed, removed, c.result)
 		}
 	}
 }

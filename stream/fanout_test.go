@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitflags/gitflags/changes"
-	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/served"
 )
 
 // memRepo is a flag repository in memory: path -> content.
@@ -60,46 +59,33 @@ func (r memRepo) files() []flagrepo.File {
 
 // publisher publishes memRepo states as revisions 1, 2, ...
 type publisher struct {
-	t      testing.TB
-	f      *Fanout
-	snap   *flagrepo.Snapshot
-	models map[string]*evaluator.Model
-	n      int
+	t    testing.TB
+	f    *Fanout
+	snap *flagrepo.Snapshot
+	st   *served.State
+	n    int
 }
 
-func (p *publisher) revision(r memRepo) *Revision {
+// revision builds the served state of r from the one before.
+func (p *publisher) revision(r memRepo) *served.State {
 	p.t.Helper()
 	p.n++
 	snap, err := flagrepo.Load(flagrepo.Revision{SHA: fmt.Sprintf("rev%d", p.n), Time: time.Unix(int64(p.n), 0)}, r.files(), p.snap)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	models, err := evaluator.CompileSnapshot(snap, p.models)
+	st, err := served.Build(snap, p.st)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	rev := &Revision{ID: snap.Revision.SHA, Envs: map[string]*Env{}}
-	if p.snap != nil {
-		set := changes.Between(p.snap, snap)
-		rev.Changes = &set
-	}
-	serverOnly := map[string]bool{}
-	for k, f := range snap.Features {
-		if f.ServerKeyOnly {
-			serverOnly[k] = true
-		}
-	}
-	for k, m := range models {
-		rev.Envs[k] = &Env{Key: k, Model: m, HideDisabled: snap.HidesDisabledFlags(snap.Environments[k]), ServerOnly: serverOnly, StoreEnv: k}
-	}
-	p.snap, p.models = snap, models
-	return rev
+	p.snap, p.st = snap, st
+	return st
 }
 
 func (p *publisher) publish(r memRepo) string {
-	rev := p.revision(r)
-	p.f.Publish(rev)
-	return rev.ID
+	st := p.revision(r)
+	p.f.Publish(st)
+	return st.Revision().SHA
 }
 
 func newPublisher(t testing.TB) (*publisher, memRepo, *Hub) {

@@ -1,9 +1,9 @@
 // Package stream is gitflags' realtime layer: it tells connected clients
 // that what they were served has changed.
 //
-// Hub is the notification part: subscribers wait on an environment, and the
-// server notifies an environment for each served revision that changed its
-// answers. Notify never blocks and never writes to a connection: it records
+// Hub is the notification part: subscribers wait on an environment, and
+// NotifyChanged notifies an environment for each served revision (a
+// served.State) that changed its answers. Notify never blocks and never writes to a connection: it records
 // the newest Event in each subscription and wakes it. A subscription holds
 // at most one pending wake-up and the newest event, so a subscriber that is
 // slow to act skips intermediate revisions (a notification means "refetch":
@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gitflags/gitflags/served"
 )
 
 // ErrClosed is returned by Subscribe once the hub is closed.
@@ -90,6 +92,28 @@ func (h *Hub) Notify(env string, ev Event) {
 		select {
 		case s.wake <- struct{}{}:
 		default:
+		}
+	}
+}
+
+// NotifyChanged notifies the environments whose answers differ between
+// prev and next, the served states of two successive revisions: those
+// whose digest changed, and those added or removed. The others hear
+// nothing. Without prev (the first revision) nobody can be subscribed yet,
+// and nothing is notified.
+func (h *Hub) NotifyChanged(prev, next *served.State) {
+	if prev == nil {
+		return
+	}
+	rev, updated := next.Revision().SHA, next.Updated()
+	for key, e := range next.Envs() {
+		if pe := prev.Env(key); pe == nil || pe.Digest() != e.Digest() {
+			h.Notify(key, Event{Revision: rev, Updated: updated, Digest: e.Digest()})
+		}
+	}
+	for key := range prev.Envs() {
+		if next.Env(key) == nil {
+			h.Notify(key, Event{Revision: rev, Updated: updated, Removed: true})
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package httpapi
+package served
 
 import (
 	"encoding/json"
@@ -7,16 +7,18 @@ import (
 	"unicode/utf8"
 )
 
-// Allocation-free JSON writing for the hot response paths (OFREP, identities).
+// Allocation-free JSON writing for the hot response paths (OFREP,
+// identities). The transports use it for what they encode at request time,
+// so that every answer is encoded the same way as the pieces built here.
 
-// appendJSONValue appends v as JSON: flag values are nil, strings, booleans
+// AppendJSONValue appends v as JSON: flag values are nil, strings, booleans
 // and integers; anything else goes through encoding/json (null if it cannot).
-func appendJSONValue(b []byte, v any) []byte {
+func AppendJSONValue(b []byte, v any) []byte {
 	switch t := v.(type) {
 	case nil:
 		return append(b, "null"...)
 	case string:
-		return appendJSONString(b, t)
+		return AppendJSONString(b, t)
 	case bool:
 		return strconv.AppendBool(b, t)
 	case int64:
@@ -40,10 +42,10 @@ func appendJSONValue(b []byte, v any) []byte {
 
 const jsonHexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string, escaped as encoding/json does
+// AppendJSONString appends s as a JSON string, escaped as encoding/json does
 // without HTML escaping: invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are
 // escaped.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

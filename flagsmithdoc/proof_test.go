@@ -424,7 +424,7 @@ func TestImportPartialServesTheRest(t *testing.T) {
 	skip := func(doc, identifier, flag string, w engineFlag) bool {
 		switch {
 		case flag == "ratio", // left out
-			flag == "experiment" && doc == "b.json", // its buckets change there
+			flag == "experiment" && doc == "b.json",                                // its buckets change there
 			flag == "greeting" && w.Reason == "TARGETING_MATCH; segment=lookahead": // the segment is left out
 			skipped[flag]++
 			return true

@@ -185,27 +185,37 @@ def main():
     with open(ids_path, encoding="utf-8") as f:
         identities = json.load(f)
     for name, docs in SETS.items():
-        out = {"documents": []}
-        for d in docs:
-            with open(os.path.join(HERE, name, d), encoding="utf-8") as f:
-                doc = json.load(f)
-            ctx = context(doc)
-            hide = doc.get("hide_disabled_flags")
-            if hide is None:
-                hide = doc["project"].get("hide_disabled_flags", False)
-            ids = set(doc["project"].get("server_key_only_feature_ids") or [])
-            out["documents"].append({
-                "file": d,
-                "api_key": doc["api_key"],
-                "hide_disabled_flags": hide,
-                "server_key_only": sorted(fs["feature"]["name"] for fs in doc["feature_states"] if fs["feature"]["id"] in ids),
-                "environment": answer(ctx, None),
-                "identities": {i["identifier"]: answer(ctx, i) for i in identities},
-            })
-        with open(os.path.join(HERE, name, "expected.json"), "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=1, ensure_ascii=False, sort_keys=True)
-            f.write("\n")
-        print("%s: %d documents x %d identities" % (name, len(docs), len(identities)))
+        answer_set(os.path.join(HERE, name), docs, identities)
+        # The documents gitflags exports after importing the set (written by
+        # `go test ./flagsmithdoc -run TestExportGolden -update`).
+        exported = os.path.join(HERE, name, "exported")
+        if os.path.isdir(exported):
+            answer_set(exported, sorted(f for f in os.listdir(exported) if f != "expected.json"), identities)
+
+
+def answer_set(dir, docs, identities):
+    """Write dir/expected.json: the engine's answers from the documents docs of dir."""
+    out = {"documents": []}
+    for d in docs:
+        with open(os.path.join(dir, d), encoding="utf-8") as f:
+            doc = json.load(f)
+        ctx = context(doc)
+        hide = doc.get("hide_disabled_flags")
+        if hide is None:
+            hide = doc["project"].get("hide_disabled_flags", False)
+        ids = set(doc["project"].get("server_key_only_feature_ids") or [])
+        out["documents"].append({
+            "file": d,
+            "api_key": doc["api_key"],
+            "hide_disabled_flags": hide,
+            "server_key_only": sorted(fs["feature"]["name"] for fs in doc["feature_states"] if fs["feature"]["id"] in ids),
+            "environment": answer(ctx, None),
+            "identities": {i["identifier"]: answer(ctx, i) for i in identities},
+        })
+    with open(os.path.join(dir, "expected.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1, ensure_ascii=False, sort_keys=True)
+        f.write("\n")
+    print("%s: %d documents x %d identities" % (os.path.relpath(dir, HERE), len(docs), len(identities)))
 
 
 if __name__ == "__main__":

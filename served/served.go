@@ -30,6 +30,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gitflags/gitflags/changes"
@@ -48,7 +49,12 @@ type State struct {
 	segments  []*segmentOut    // in segment id order
 	segmentAt map[string]int32 // segment key -> position in segments
 	updated   time.Time        // the document's updated_at: only ever increases
-	changes   *changes.Set     // since the state Build was given; nil without one
+
+	// changes is what changed since prevSnap, the snapshot of the state
+	// Build was given, computed once when first asked (see Changes).
+	changesOnce sync.Once
+	prevSnap    *flagrepo.Snapshot // nil once changes is computed, or without a previous state
+	changes     *changes.Set
 }
 
 // Env is one environment of a State: its evaluation model and precomputed
@@ -170,8 +176,7 @@ func Build(snap *flagrepo.Snapshot, prev *State) (*State, error) {
 		}
 	}
 	if prev != nil {
-		set := changes.Between(prev.snap, snap)
-		st.changes = &set
+		st.prevSnap = prev.snap
 	}
 	return st, nil
 }
@@ -186,12 +191,22 @@ func (st *State) Revision() flagrepo.Revision { return st.snap.Revision }
 // made to grow from one state to the next (see Build).
 func (st *State) Updated() time.Time { return st.updated }
 
-// Changes returns what changed since the state given to Build as prev:
-// per environment, which features changed their effective state (or use a
-// segment whose rules changed) and which segments changed, and which
-// environments were added or removed. It is nil for a state built without
-// a previous one: everything may have changed. It must not be modified.
-func (st *State) Changes() *changes.Set { return st.changes }
+// Changes returns what changed since the state given to Build as prev
+// (changes.Between their snapshots): per environment, which features
+// changed their effective state (or use a segment whose rules changed) and
+// which segments changed, and which environments were added or removed. It
+// is nil for a state built without a previous one: everything may have
+// changed. It is computed on the first call (so a state is served before
+// its changes are computed), and must not be modified.
+func (st *State) Changes() *changes.Set {
+	st.changesOnce.Do(func() {
+		if st.prevSnap != nil {
+			set := changes.Between(st.prevSnap, st.snap)
+			st.changes, st.prevSnap = &set, nil
+		}
+	})
+	return st.changes
+}
 
 // Env returns the environment with key key, or nil.
 func (st *State) Env(key string) *Env { return st.byEnv[key] }

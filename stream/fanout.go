@@ -29,6 +29,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gitflags/gitflags/changes"
 	"github.com/gitflags/gitflags/evaluator"
 	"github.com/gitflags/gitflags/served"
 )
@@ -291,14 +292,15 @@ func (f *Fanout) reevaluate(c *evalCtx, e *served.Env, names []string) (changed 
 // the state published before (served.Build's prev; nil: everything may
 // have). Calls must be serialised (the server's publishing lock does).
 func (f *Fanout) Publish(st *served.State) {
+	set := st.Changes() // computed before taking the lock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.rev = st
 	f.seq++
 	rev := st.Revision().SHA
-	ent := histEntry{id: rev, seq: f.seq, all: st.Changes() == nil}
-	if !ent.all {
-		ent.envs = envChanges(st)
+	ent := histEntry{id: rev, seq: f.seq, all: set == nil}
+	if set != nil {
+		ent.envs = envChanges(st, set)
 	}
 	if len(f.history) >= f.opts.History {
 		f.history = slices.Delete(f.history, 0, len(f.history)-f.opts.History+1)
@@ -337,13 +339,12 @@ func (f *Fanout) Publish(st *served.State) {
 	}
 }
 
-// envChanges says, per environment, what st changed: the features whose
-// state changed there (or that use a segment whose rules changed), the
-// feature documents changed anywhere (their server_key_only may change who
-// sees them), or everything when the environment's settings, the project's
-// settings, name or key changed.
-func envChanges(st *served.State) map[string]*envChange {
-	set := st.Changes()
+// envChanges says, per environment, what st changed (set, its Changes):
+// the features whose state changed there (or that use a segment whose
+// rules changed), the feature documents changed anywhere (their
+// server_key_only may change who sees them), or everything when the
+// environment's settings, the project's settings, name or key changed.
+func envChanges(st *served.State, set *changes.Set) map[string]*envChange {
 	out := map[string]*envChange{}
 	for key, ce := range set.Environments {
 		ch := &envChange{all: ce.ReevaluateAll() || len(ce.Settings) > 0 || len(set.Settings) > 0}

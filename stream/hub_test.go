@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -136,4 +137,50 @@ func TestClose(t *testing.T) {
 	}
 	h.Notify("production", Event{})
 	s.Close()
+}
+
+// TestNotifyChanged: of two successive served states, the environments
+// whose digest changed are notified with the new one, the others hear
+// nothing, and a removed environment is notified as removed.
+func TestNotifyChanged(t *testing.T) {
+	h := NewHub()
+	defer h.Close()
+	p := &publisher{t: t}
+	r := readTemplate(t)
+	prev := p.revision(r)
+	h.NotifyChanged(nil, prev) // the first state: nobody to notify
+	subs := map[string]*Subscription{}
+	for _, env := range []string{"production", "staging", "development"} {
+		s, err := h.Subscribe(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		subs[env] = s
+	}
+	r.setValue(t, "production", "max_cart_items", 3)
+	next := p.revision(r)
+	h.NotifyChanged(prev, next)
+	if !notified(subs["production"]) {
+		t.Fatal("production changed and was not notified")
+	}
+	if ev := subs["production"].Latest(); ev.Revision != next.Revision().SHA || ev.Digest != next.Env("production").Digest() || !ev.Updated.Equal(next.Updated()) || ev.Removed {
+		t.Errorf("production's event %+v", ev)
+	}
+	if notified(subs["staging"]) || notified(subs["development"]) {
+		t.Error("an environment the revision did not change was notified")
+	}
+	for path := range r {
+		if strings.HasPrefix(path, "environments/staging/") {
+			delete(r, path)
+		}
+	}
+	prev, next = next, p.revision(r)
+	h.NotifyChanged(prev, next)
+	if !notified(subs["staging"]) || !subs["staging"].Latest().Removed {
+		t.Errorf("staging removed: event %+v", subs["staging"].Latest())
+	}
+	if notified(subs["production"]) || notified(subs["development"]) {
+		t.Error("removing staging notified another environment")
+	}
 }

@@ -115,15 +115,16 @@ func (x *gitIndex) lookup(path string) []indexEntry {
 	return x.entries[i:j]
 }
 
-// replace returns the index file with the entries of the paths in remove
-// dropped and added put in, the other entries copied unchanged. Extensions
-// are dropped: the cached trees (TREE) of changed directories would be
-// stale, and git rebuilds what it needs.
-func (x *gitIndex) replace(remove map[string]bool, added []newIndexEntry) []byte {
+// replace returns the index with the entries of the paths in remove
+// dropped and added put in, the other entries copied unchanged, as a new
+// gitIndex whose data is the file to write. Extensions are dropped: the
+// cached trees (TREE) of changed directories would be stale, and git
+// rebuilds what it needs. x is not changed.
+func (x *gitIndex) replace(remove map[string]bool, added []newIndexEntry) *gitIndex {
 	slices.SortFunc(added, func(a, b newIndexEntry) int { return strings.Compare(a.name, b.name) })
 	out := make([]byte, 12, x.end+len(added)*(indexEntryFixed+64)+20)
 	copy(out, x.data[:8])
-	count := 0
+	y := &gitIndex{version: x.version, entries: make([]indexEntry, 0, len(x.entries)+len(added))}
 	put := func(e newIndexEntry) {
 		start := len(out)
 		sec, nsec := uint32(e.mtime.Unix()), uint32(e.mtime.Nanosecond())
@@ -134,22 +135,44 @@ func (x *gitIndex) replace(remove map[string]bool, added []newIndexEntry) []byte
 		out = binary.BigEndian.AppendUint16(out, uint16(min(len(e.name), 0xfff)))
 		out = append(out, e.name...)
 		out = append(out, make([]byte, (len(out)-start+8)&^7-(len(out)-start))...)
-		count++
+		y.entries = append(y.entries, indexEntry{name: e.name, start: start, end: len(out), mode: e.mode, hash: e.hash})
 	}
-	for _, e := range x.entries {
+	// Unchanged entries are copied a run at a time: x.entries[run:i] are
+	// kept and not copied yet.
+	run := 0
+	flush := func(i int) {
+		if run == i {
+			return
+		}
+		from := x.entries[run].start
+		shift := len(out) - from
+		out = append(out, x.data[from:x.entries[i-1].end]...)
+		for _, e := range x.entries[run:i] {
+			e.start += shift
+			e.end += shift
+			y.entries = append(y.entries, e)
+		}
+	}
+	for i, e := range x.entries {
+		if len(added) > 0 && added[0].name < e.name || remove[e.name] {
+			flush(i)
+			run = i
+		}
 		for len(added) > 0 && added[0].name < e.name {
 			put(added[0])
 			added = added[1:]
 		}
-		if !remove[e.name] {
-			out = append(out, x.data[e.start:e.end]...)
-			count++
+		if remove[e.name] {
+			run = i + 1
 		}
 	}
+	flush(len(x.entries))
 	for _, e := range added {
 		put(e)
 	}
-	binary.BigEndian.PutUint32(out[8:], uint32(count))
+	y.end = len(out)
+	binary.BigEndian.PutUint32(out[8:], uint32(len(y.entries)))
 	sum := sha1.Sum(out)
-	return append(out, sum[:]...)
+	y.data = append(out, sum[:]...)
+	return y
 }

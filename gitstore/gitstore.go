@@ -78,10 +78,12 @@ type Repo struct {
 
 	leaves  map[string]*leaf                // the last listing's leaf directories, by path ("features/"); guarded by mu
 	treeBuf []byte                          // readTree's buffer; guarded by mu
+	trees   treeCache                       // trees read and written last; guarded by mu
 	listed  int                             // the number of files of the last listing; guarded by mu
 	listing atomic.Pointer[[]flagrepo.File] // an array for Snapshot's listings, when no Snapshot is using it
 
 	refMu sync.Mutex // serialises UpdateRef (updateref.go)
+	index indexCache // the index file as UpdateRef wrote it last; guarded by refMu
 
 	fetchMu   sync.Mutex      // serialises Fetch and Push (remote.go, push.go)
 	fetchRepo *git.Repository // Fetch's own storage, kept between fetches; guarded by fetchMu
@@ -361,6 +363,14 @@ func (r *Repo) walk(entries []object.TreeEntry, prefix string, files *[]flagrepo
 // the names of entries found there are taken from there rather than
 // allocated. The caller holds r.mu.
 func (r *Repo) readTree(h plumbing.Hash, old []object.TreeEntry) (entries []object.TreeEntry, err error) {
+	if entries := r.trees.get(h); entries != nil {
+		return entries, nil
+	}
+	defer func() {
+		if err == nil {
+			r.trees.add(h, entries)
+		}
+	}()
 	o, err := r.st.EncodedObject(plumbing.TreeObject, h)
 	if err != nil {
 		return nil, err

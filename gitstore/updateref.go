@@ -332,13 +332,13 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 			os.Remove(lock.Name())
 		}
 	}()
-	before, err := os.ReadFile(indexPath)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read the index: %w", err)
-	}
-	idx, err := parseIndex(before)
+	idx, existed, err := r.readIndex(indexPath)
 	if err != nil {
-		return nil, fmt.Errorf("read the index %s: %w", indexPath, err)
+		return nil, err
+	}
+	var before []byte // the index file to put back, nil when there was none
+	if existed {
+		before = idx.data
 	}
 
 	var dirty []string
@@ -356,6 +356,7 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 	}
 
 	undo = func() {
+		r.index = indexCache{} // the index file is put back below
 		for i := len(changes) - 1; i >= 0; i-- {
 			c := changes[i]
 			_ = r.checkout(root, c.path, c.from)
@@ -382,16 +383,56 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 		}
 		added = append(added, newIndexEntry{name: c.path, hash: c.to.Hash, mode: c.to.Mode, size: fi.Size(), mtime: fi.ModTime()})
 	}
-	err = writeSync(lock, idx.replace(changed, added))
+	next := idx.replace(changed, added)
+	err = writeSync(lock, next.data)
 	if err == nil {
 		err = os.Rename(lock.Name(), indexPath)
 	}
 	if err != nil {
+		r.index = indexCache{}
 		undo()
 		return nil, fmt.Errorf("write the index: %w", err)
 	}
 	locked = false
+	r.keepIndex(indexPath, next)
 	return undo, nil
+}
+
+// indexCache is the index file as UpdateRef last wrote it, parsed, with the
+// file's identity then: the next write reuses it while the file is the same
+// (git replaces the index by renaming a new file over it, so any change by
+// someone else shows in the identity, size or time). Parsing the index of a
+// 10,000-feature repository (40,000 entries, 5 MB) takes several
+// milliseconds a write otherwise. Guarded by refMu.
+type indexCache struct {
+	idx  *gitIndex
+	info fs.FileInfo
+}
+
+// readIndex returns the parsed index file at path (an empty index when
+// there is none, existed false), from r.index when the file is still the
+// one written last. The caller holds refMu and the index lock.
+func (r *Repo) readIndex(path string) (idx *gitIndex, existed bool, err error) {
+	info, err := os.Stat(path)
+	if c := r.index; err == nil && c.idx != nil && os.SameFile(info, c.info) && info.Size() == c.info.Size() && info.ModTime().Equal(c.info.ModTime()) {
+		return c.idx, true, nil
+	}
+	r.index = indexCache{}
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("read the index: %w", err)
+	}
+	if idx, err = parseIndex(data); err != nil {
+		return nil, false, fmt.Errorf("read the index %s: %w", path, err)
+	}
+	return idx, err == nil && data != nil, nil
+}
+
+// keepIndex records idx as the index file at path, just written.
+func (r *Repo) keepIndex(path string, idx *gitIndex) {
+	if info, err := os.Stat(path); err == nil && info.Size() == int64(len(idx.data)) {
+		r.index = indexCache{idx: idx, info: info}
+	}
 }
 
 func boolInt(b bool) int {

@@ -388,3 +388,73 @@ func indexVersion(t *testing.T, dir string) int {
 	}
 	return int(data[7])
 }
+
+// TestUpdateRefIndexFollowsEveryWrite: a series of writes, each followed by
+// the index and work tree (UpdateRef keeps the index it wrote, parsed, for
+// the next write), with git changing the index in between: after each, the
+// index lists exactly the commit's files with their blobs, plus what git
+// staged meanwhile, and git sees no other change.
+func TestUpdateRefIndexFollowsEveryWrite(t *testing.T) {
+	dir, sha := newRepo(t, minimal)
+	r := open(t, dir)
+	head := plumbing.NewHash(sha)
+	staged := ""
+	for i := range 12 {
+		var c plumbing.Hash
+		switch i % 3 {
+		case 0: // a new file
+			c = commitFile(t, r, head, fmt.Sprintf("features/f%02d.json", i), fmt.Sprintf("{\"n\": %d}\n", i))
+		case 1: // a changed file
+			c = commitFile(t, r, head, "features/banner.json", fmt.Sprintf("{\"v\": %d}\n", i))
+		default: // a removed file
+			var err error
+			c, err = r.Commit(commitOpts(head, FileChange{Path: fmt.Sprintf("features/f%02d.json", i-2), Delete: true}))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.UpdateRef(mainRef, c, head); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		head = c
+		if i == 4 { // git rewrites the index: a new staged file
+			writeFiles(t, dir, map[string]string{"notes/staged.txt": "staged\n"})
+			gittest.Run(t, dir, "add", "notes/staged.txt")
+			staged = "A  notes/staged.txt"
+		}
+		if i == 7 { // git refreshes the index in place of ours
+			gittest.Run(t, dir, "update-index", "--refresh")
+		}
+		if st := gittest.Run(t, dir, "status", "--porcelain"); st != staged {
+			t.Fatalf("after write %d, git status: %q, want %q", i, st, staged)
+		}
+		want := gittest.Run(t, dir, "ls-tree", "-r", "--format=%(objectmode) %(objectname) 0\t%(path)", "HEAD")
+		if got := gittest.Run(t, dir, "ls-files", "-s", "--", ":!notes"); got != want {
+			t.Fatalf("after write %d, the index:\n%s\nwant the commit's files:\n%s", i, got, want)
+		}
+		if got := gittest.Run(t, dir, "diff-index", "--cached", "HEAD", "--", ":!notes"); got != "" {
+			t.Fatalf("after write %d, the index differs from HEAD: %s", i, got)
+		}
+	}
+	gittest.Run(t, dir, "fsck", "--strict")
+}
+
+// TestCommitSharedTrees: two commits on the same parent, each changing a
+// different file of one directory, share that directory's decoded tree
+// (treeCache); neither may see the other's change.
+func TestCommitSharedTrees(t *testing.T) {
+	dir, sha := newRepo(t, minimal)
+	r := open(t, dir)
+	base := plumbing.NewHash(sha)
+	a := commitFile(t, r, base, "features/banner.json", "{\"a\": 1}\n")
+	b := commitFile(t, r, base, "features/dark_mode.json", "{\"b\": 1}\n")
+	for _, c := range []struct {
+		commit  plumbing.Hash
+		changed string
+	}{{a, "features/banner.json"}, {b, "features/dark_mode.json"}} {
+		if got := gittest.Run(t, dir, "diff", "--name-only", sha, c.commit.String()); got != c.changed {
+			t.Errorf("commit %s changes %q, want only %s", c.commit, got, c.changed)
+		}
+	}
+	gittest.Run(t, dir, "fsck", "--strict")
+}

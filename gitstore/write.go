@@ -122,6 +122,15 @@ func (r *Repo) writeCommit(opts CommitOptions) (plumbing.Hash, error) {
 	if err := r.writeObjects(append(objs, commit)); err != nil {
 		return plumbing.ZeroHash, err
 	}
+	// The new trees are read next (Snapshot lists the commit, UpdateRef
+	// compares it with the old head): keep them decoded.
+	r.mu.Lock()
+	for _, o := range objs {
+		if o.entries != nil {
+			r.trees.add(o.hash, o.entries)
+		}
+	}
+	r.mu.Unlock()
 	return commit.hash, nil
 }
 
@@ -217,9 +226,11 @@ func (r *Repo) buildTree(h plumbing.Hash, dir string, d *changeDir, objs *[]loos
 	var entries []object.TreeEntry
 	if !h.IsZero() {
 		var err error
-		if entries, err = r.readTree(h, nil); err != nil {
+		cached, err := r.readTree(h, nil)
+		if err != nil {
 			return plumbing.ZeroHash, 0, fmt.Errorf("read directory %q: %w", dir, err)
 		}
+		entries = slices.Clone(cached) // readTree's entries are shared (treeCache)
 	}
 	find := func(name string) int {
 		return slices.IndexFunc(entries, func(e object.TreeEntry) bool { return e.Name == name })
@@ -277,6 +288,7 @@ func (r *Repo) buildTree(h plumbing.Hash, dir string, d *changeDir, objs *[]loos
 		return plumbing.ZeroHash, 0, nil
 	}
 	tree := newLooseObject(plumbing.TreeObject, encodeTree(entries))
+	tree.entries = entries
 	*objs = append(*objs, tree)
 	return tree.hash, len(entries), nil
 }
@@ -376,6 +388,8 @@ type looseObject struct {
 	hash plumbing.Hash
 	typ  plumbing.ObjectType
 	data []byte
+	// entries are a tree's entries, in tree order (nil for other objects).
+	entries []object.TreeEntry
 }
 
 func newLooseObject(t plumbing.ObjectType, data []byte) looseObject {

@@ -21,7 +21,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runCmd(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(context.Background(), args, &out, &errb)
@@ -322,14 +322,14 @@ type server struct {
 
 // startServe runs `gitflags serve --listen 127.0.0.1:0 args...` and returns
 // its base URL; the server is stopped, and must exit 0, when the test ends.
-func startServe(t *testing.T, args ...string) string {
+func startServe(t testing.TB, args ...string) string {
 	t.Helper()
 	return startRun(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)).base
 }
 
 // startRun runs `gitflags args...`, which must serve, and waits for its
 // banner; the server is stopped, and must exit 0, when the test ends.
-func startRun(t *testing.T, args []string) *server {
+func startRun(t testing.TB, args []string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

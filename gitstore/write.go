@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -398,50 +399,78 @@ func newLooseObject(t plumbing.ObjectType, data []byte) looseObject {
 
 // writeObjects writes objs as loose objects that are not there yet. Each is
 // written to a temporary file, fsynced and renamed into place (syncFile);
-// then every directory that got an entry is fsynced (syncDir).
+// then every directory that got an entry is fsynced (syncDir). The objects
+// are written concurrently, and so are the directories synced: a write's
+// handful of fsyncs then wait on the disk together rather than in turn.
 func (r *Repo) writeObjects(objs []looseObject) error {
-	var dirs []string
-	for _, o := range objs {
-		hex := o.hash.String()
-		dir := filepath.Join(r.objects, hex[:2])
-		final := filepath.Join(dir, hex[2:])
-		if _, err := os.Lstat(final); err == nil {
-			continue
-		}
-		if err := os.Mkdir(dir, 0o755); err == nil {
-			dirs = append(dirs, r.objects)
-		} else if !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("write object %s: %w", hex, err)
-		}
-		// A loose object is zlib("<type> <size>\0" + data), compressed at
-		// git's core.looseCompression default, the fastest level: the
-		// trees of a large repository are hundreds of kilobytes each.
-		var buf bytes.Buffer
-		w, err := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
-		if err == nil {
-			_, err = fmt.Fprintf(w, "%s %d\x00", o.typ, len(o.data))
-		}
-		if err == nil {
-			_, err = w.Write(o.data)
-		}
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = syncFile(dir, "tmp_obj_*", final, buf.Bytes(), 0o444)
-		}
-		if err != nil {
-			return fmt.Errorf("write object %s: %w", hex, err)
-		}
-		dirs = append(dirs, dir)
+	dirs := make([][]string, len(objs)) // the directories each object changed
+	errs := make([]error, len(objs))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 8) // at most 8 at once (a commit may hold thousands)
+	for i := range objs {
+		slots <- struct{}{}
+		wg.Go(func() {
+			dirs[i], errs[i] = r.writeObject(&objs[i])
+			<-slots
+		})
 	}
-	slices.Sort(dirs)
-	for _, d := range slices.Compact(dirs) {
-		if err := syncDir(d); err != nil {
-			return fmt.Errorf("write objects: %w", err)
-		}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	all := slices.Concat(dirs...)
+	slices.Sort(all)
+	all = slices.Compact(all)
+	errs = make([]error, len(all))
+	for i, d := range all {
+		slots <- struct{}{}
+		wg.Go(func() {
+			errs[i] = syncDir(d)
+			<-slots
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("write objects: %w", err)
 	}
 	return nil
+}
+
+// writeObject writes o as a loose object unless it is there already, and
+// returns the directories to fsync for it to be durable.
+func (r *Repo) writeObject(o *looseObject) (dirs []string, err error) {
+	hex := o.hash.String()
+	dir := filepath.Join(r.objects, hex[:2])
+	final := filepath.Join(dir, hex[2:])
+	if _, err := os.Lstat(final); err == nil {
+		return nil, nil
+	}
+	if err := os.Mkdir(dir, 0o755); err == nil {
+		dirs = append(dirs, r.objects)
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("write object %s: %w", hex, err)
+	}
+	// A loose object is zlib("<type> <size>\0" + data), compressed at git's
+	// core.looseCompression default, the fastest level: the trees of a
+	// large repository are hundreds of kilobytes each.
+	var buf bytes.Buffer
+	w, err := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+	if err == nil {
+		_, err = fmt.Fprintf(w, "%s %d\x00", o.typ, len(o.data))
+	}
+	if err == nil {
+		_, err = w.Write(o.data)
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncFile(dir, "tmp_obj_*", final, buf.Bytes(), 0o444)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write object %s: %w", hex, err)
+	}
+	return append(dirs, dir), nil
 }
 
 // syncFile writes data durably to the file final in directory dir: into a new

@@ -53,10 +53,9 @@ type envPlan struct {
 // plan holds the decisions of a conversion, revised when validation finds
 // something to leave out.
 type plan struct {
-	envs           []*envPlan
-	droppedOv      map[*stateSrc]bool
-	droppedIdent   map[identRef]bool
-	hasIdentityOvs map[*envSrc]bool
+	envs         []*envPlan
+	droppedOv    map[*stateSrc]bool
+	droppedIdent map[identRef]bool
 }
 
 func what(f *feature) string { return fmt.Sprintf("feature %q", f.name) }

@@ -36,9 +36,7 @@ type feature struct {
 	inEnv   map[*envSrc]*stateSrc // the environment's own state
 	bad     bool                  // left out (an Issue says why)
 
-	key      string // the repository's key (the name)
-	outID    int64  // the repository's id
-	optOrder []*option
+	outID int64 // the repository's id
 }
 
 // option is a multivariate option of a feature.
@@ -107,6 +105,9 @@ func (c *converter) merge() error {
 	for _, e := range c.envs {
 		for _, st := range e.states {
 			f := c.lookup(st)
+			if f == nil {
+				continue // a conflict, reported
+			}
 			if prev := f.inEnv[e]; prev != nil {
 				c.conflict("%s: %s and %s: feature %q has two states in one environment", e.src, prev.ptr, st.ptr, f.name)
 				continue

@@ -95,21 +95,26 @@ func (r *reader) fail(ptr, format string, args ...any) {
 
 // ptrTo appends JSON pointer tokens to ptr.
 func ptrTo(ptr string, tokens ...any) string {
-	var b strings.Builder
-	b.WriteString(ptr)
+	b := make([]byte, 0, len(ptr)+16*len(tokens))
+	b = append(b, ptr...)
 	for _, t := range tokens {
-		b.WriteByte('/')
+		b = append(b, '/')
 		switch t := t.(type) {
 		case string:
-			b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(t))
+			if strings.ContainsAny(t, "~/") {
+				t = pointerEscaper.Replace(t)
+			}
+			b = append(b, t...)
 		case int:
-			b.WriteString(strconv.Itoa(t))
+			b = strconv.AppendInt(b, int64(t), 10)
 		default:
-			fmt.Fprint(&b, t)
+			b = fmt.Append(b, t)
 		}
 	}
-	return b.String()
+	return string(b)
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // object is a JSON object being read, with its pointer.
 type object struct {
@@ -168,7 +173,7 @@ func (o object) id(key string) (int64, bool) {
 		o.r.fail(o.ptr, "missing required field %q", key)
 		return 0, false
 	}
-	return o.r.idValue(v, o.at(key))
+	return o.r.idValue(v, o, key)
 }
 
 // optID reads an optional id; absent or null gives present false.
@@ -177,19 +182,27 @@ func (o object) optID(key string) (id int64, present, ok bool) {
 	if v == nil {
 		return 0, false, true
 	}
-	id, ok = o.r.idValue(v, o.at(key))
+	id, ok = o.r.idValue(v, o, key)
 	return id, ok, ok
 }
 
-func (r *reader) idValue(v any, ptr string) (int64, bool) {
+// idValue reads an id, the value of field key of o (or, with key "", the
+// item of a list at o.ptr).
+func (r *reader) idValue(v any, o object, key string) (int64, bool) {
+	at := func() string {
+		if key == "" {
+			return o.ptr
+		}
+		return o.at(key)
+	}
 	n, ok := v.(json.Number)
 	if !ok {
-		r.fail(ptr, "must be an integer id, not %s", jsonType(v))
+		r.fail(at(), "must be an integer id, not %s", jsonType(v))
 		return 0, false
 	}
 	i, err := strconv.ParseInt(n.String(), 10, 64)
 	if err != nil || i < 1 || i > maxID {
-		r.fail(ptr, "id %s is not an integer from 1 to %d", n, int64(maxID))
+		r.fail(at(), "id %s is not an integer from 1 to %d", n, int64(maxID))
 		return 0, false
 	}
 	return i, true

@@ -91,7 +91,6 @@ type segSrc struct {
 	name   string
 	rules  []ruleSrc
 	raw    string // the rules as canonical JSON, to compare documents
-	bad    string // why the segment cannot be imported
 	states []*stateSrc
 	ptr    string
 }
@@ -230,7 +229,7 @@ func (r *reader) project(o object) *projSrc {
 	p.hideDisabled, _ = o.optBool("hide_disabled_flags", false)
 	o.unknown(fmt.Sprintf("project %q", p.name), projectFields...)
 	for i, v := range o.listOf("server_key_only_feature_ids") {
-		if id, ok := r.idValue(v, ptrTo(o.at("server_key_only_feature_ids"), i)); ok {
+		if id, ok := r.idValue(v, object{r: r, ptr: ptrTo(o.ptr, "server_key_only_feature_ids", i)}, ""); ok {
 			p.serverOnly[id] = true
 		}
 	}

@@ -8,8 +8,9 @@ import (
 
 const initHelp = `Create a new flag repository in DIR from the built-in template: three
 environments (development, staging, production), example features and
-segments, JSON Schemas for editors, a CODEOWNERS example and a CI workflow
-that runs 'gitflags validate'. Every environment gets a new random client
+segments, JSON Schemas for editors, a CODEOWNERS example, and CI for GitHub
+Actions and GitLab that runs 'gitflags validate' and posts 'gitflags diff' on
+pull and merge requests. Every environment gets a new random client
 key. DIR must not exist or be empty. The files are committed as the first
 commit on branch main.`
 

@@ -49,6 +49,7 @@ func commands() []command {
 	return []command{
 		{"serve", "serve flags from a flag repository (runs on an embedded default with no flags)", runServe},
 		{"validate", "check a flag repository (a working directory or a committed revision)", runValidate},
+		{"diff", "say what a change to a flag repository does, per environment (text, Markdown, JSON)", runDiff},
 		{"init", "create a new flag repository from the template", runInit},
 		{"keygen", "create a server-side environment key and print the hash to commit", runKeygen},
 		{"token", "create an admin API token and print its tokens file entry", runToken},

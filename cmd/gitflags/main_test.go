@@ -159,7 +159,7 @@ func TestInit(t *testing.T) {
 	if code, out, _ := runCmd(t, "validate", "--rev", "main", dir); code != 0 {
 		t.Fatalf("validate the new repository: exit %d\n%s", code, out)
 	}
-	for _, f := range []string{"CODEOWNERS", ".github/workflows/validate-flags.yml", "schemas/feature.schema.json"} {
+	for _, f := range []string{"CODEOWNERS", ".github/workflows/gitflags.yml", ".gitlab-ci.yml", ".gitflags/ci.sh", "schemas/feature.schema.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("init did not create %s", f)
 		}

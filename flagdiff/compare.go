@@ -77,7 +77,7 @@ func Compare(base, head Source, opts Options) (*Report, error) {
 func side0(s Source, problems []flagrepo.Problem) Side {
 	out := Side{Name: s.Name, Kind: "directory", Valid: len(problems) == 0, Problems: problems}
 	if !s.IsDir() {
-		out.Kind, out.Commit = "revision", s.Commit.String()
+		out.Kind, out.Commit, out.MergeBase = "revision", s.Commit.String(), s.MergeBase
 	}
 	if out.Problems == nil {
 		out.Problems = []flagrepo.Problem{}

@@ -553,7 +553,7 @@ func TestMergeBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Changes) != 1 || rep.Changes[0].Environment != "staging" || !strings.HasPrefix(rep.Base.Name, "merge base of main and change") {
+	if len(rep.Changes) != 1 || rep.Changes[0].Environment != "staging" || rep.Base.Name != "main" || !rep.Base.MergeBase {
 		t.Errorf("base %q:\n%s", rep.Base.Name, dump(rep))
 	}
 	if two := r.compare("main", "change", Options{}); len(two.Changes) != 2 {

@@ -315,16 +315,22 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
 // mdRevision formats a side's revision for Markdown.
 func mdRevision(s Side) string {
-	if s.Kind == "directory" {
+	switch {
+	case s.Kind == "directory":
 		return "a directory"
+	case s.MergeBase:
+		return code(short(s.Commit)) + " (merge base)"
 	}
 	return code(short(s.Commit))
 }
 
 // label describes a side for text output.
 func (s Side) label() string {
-	if s.Kind == "directory" {
+	switch {
+	case s.Kind == "directory":
 		return s.Name + " (directory)"
+	case s.MergeBase:
+		return s.Name + " (merge base " + short(s.Commit) + ")"
 	}
 	return s.Name + " (" + short(s.Commit) + ")"
 }

@@ -33,7 +33,10 @@ type Side struct {
 	Name   string `json:"name"`             // as given: a revision or a directory
 	Kind   string `json:"kind"`             // "revision" or "directory"
 	Commit string `json:"commit,omitempty"` // full hash, for a revision
-	Valid  bool   `json:"valid"`
+	// MergeBase is set when Commit is the common ancestor of the revision
+	// Name and HEAD (BASE...HEAD).
+	MergeBase bool `json:"merge_base,omitempty"`
+	Valid     bool `json:"valid"`
 	// Problems lists every validation problem of the side (none when valid).
 	Problems []flagrepo.Problem `json:"problems"`
 }

@@ -30,6 +30,9 @@ type Source struct {
 	Commit plumbing.Hash
 	// Dir is the directory, when Repo is nil.
 	Dir string
+	// MergeBase is set when Commit is the common ancestor of the revision
+	// Name and HEAD (BASE...HEAD), rather than Name itself.
+	MergeBase bool
 }
 
 // IsDir reports whether the source is a directory rather than a commit.
@@ -125,7 +128,7 @@ func Sources(repoDir, baseArg, headArg string, mergeBase bool) (base, head Sourc
 		if mb.IsZero() {
 			return fail(fmt.Errorf("%s...%s: %w: the two histories are unrelated; compare the two trees with 'gitflags diff %s %s'", baseArg, headArg, ErrNoMergeBase, baseArg, headArg))
 		}
-		base = Source{Name: fmt.Sprintf("merge base of %s and %s", baseArg, headArg), Repo: repo, Commit: mb}
+		base = Source{Name: baseArg, Repo: repo, Commit: mb, MergeBase: true}
 	}
 	return base, head, repo, nil
 }

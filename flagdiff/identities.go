@@ -49,9 +49,10 @@ type IdentityImpact struct {
 type EnvironmentImpact struct {
 	Environment string `json:"environment"`
 	Identities  int    `json:"identities"` // identities evaluated
-	// Features lists every feature evaluated (those whose state changed
-	// here, or every feature when the environment's name or client key
-	// changed), most changed first.
+	// Features lists every feature evaluated (those whose state or
+	// segments changed here; when the environment's name or client key
+	// changed, every feature that may evaluate differently), most changed
+	// first.
 	Features []FeatureImpact `json:"features"`
 	// Note says why the environment was not evaluated (added or removed).
 	Note string `json:"note,omitempty"`
@@ -201,10 +202,32 @@ func impact(base, head *flagrepo.Snapshot, ids *IdentitySet, examples int) (*Ide
 		var probes map[string]*probe // segment-only features: by segment
 		gates := map[string][]string{}
 		if e.ReevaluateAll() {
+			// The environment's name or client key changed: any feature may
+			// evaluate differently. One whose state is the same on both
+			// sides differs only through its segments (conditions may read
+			// $.environment.*, percentage splits hash the identity key), or
+			// its split when the identity key changed.
+			oe, ne := base.Environments[ek], head.Environments[ek]
+			rekey := oe.ClientKey != ne.ClientKey
 			for _, k := range head.FeatureKeys() {
-				if base.Features[k] != nil {
-					features = append(features, k)
+				of, nf := base.Features[k], head.Features[k]
+				if of == nil {
+					continue
 				}
+				ro, rn := oe.Resolve(of), ne.Resolve(nf)
+				if !sameResolved(&ro, &rn) || rekey && (hasAnySplit(oe, of) || hasAnySplit(ne, nf)) {
+					features = append(features, k)
+					continue
+				}
+				if len(rn.SegmentOverrides) == 0 {
+					continue // the same flag for everyone
+				}
+				segs := make([]string, len(rn.SegmentOverrides))
+				for i := range rn.SegmentOverrides {
+					segs[i] = rn.SegmentOverrides[i].Segment
+				}
+				features = append(features, k)
+				gates[k] = segs
 			}
 		} else {
 			for k, f := range e.Features {
@@ -217,20 +240,20 @@ func impact(base, head *flagrepo.Snapshot, ids *IdentitySet, examples int) (*Ide
 				}
 			}
 			slices.Sort(features)
-			for _, segs := range gates {
-				for _, sk := range segs {
-					if probes[sk] != nil {
-						continue
-					}
-					if probes == nil {
-						probes = map[string]*probe{}
-					}
-					p, err := newProbe(base, head, ek, sk)
-					if err != nil {
-						return nil, err
-					}
-					probes[sk] = p
+		}
+		for _, segs := range gates {
+			for _, sk := range segs {
+				if probes[sk] != nil {
+					continue
 				}
+				if probes == nil {
+					probes = map[string]*probe{}
+				}
+				p, err := newProbe(base, head, ek, sk)
+				if err != nil {
+					return nil, err
+				}
+				probes[sk] = p
 			}
 		}
 		if len(features) == 0 {

@@ -97,6 +97,10 @@ func directCounts(t *testing.T, base, head *flagrepo.Snapshot, people []Identity
 // identity; the examples are real.
 func TestIdentitiesMatchDirectEvaluation(t *testing.T) {
 	r := newFlagRepo(t)
+	r.edit("environments/staging/features/dark_mode.json", func(d map[string]any) {
+		d["segment_overrides"] = append(d["segment_overrides"].([]any), map[string]any{"segment": "gradual_rollout_10pct", "priority": 2, "enabled": true})
+	})
+	r.commit("a percentage split in staging")
 	r.branch("change")
 	// A segment's rules (features using it only through it are gated by
 	// the segment's probe), a split, a value, a state, an identity
@@ -186,8 +190,11 @@ func TestIdentitiesMatchDirectEvaluation(t *testing.T) {
 			t.Errorf("no identity changes %s in %s: the test does not test it", k.feature, k.env)
 		}
 	}
-	if len(want["staging"]) == 0 {
-		t.Error("the new client key of staging changes no identity's flags: the test does not test it")
+	// staging's new client key re-draws a percentage split on the identity
+	// key (dark_mode: gradual_rollout_10pct, through its probe) and
+	// re-buckets a split (new_checkout, evaluated for everyone).
+	if want["staging"]["dark_mode"] == 0 || want["staging"]["new_checkout"] == 0 {
+		t.Errorf("the new client key of staging changes %v: the test does not test it", want["staging"])
 	}
 
 	var md strings.Builder

@@ -51,6 +51,8 @@ func commands() []command {
 		{"validate", "check a flag repository (a working directory or a committed revision)", runValidate},
 		{"diff", "say what a change to a flag repository does, per environment (text, Markdown, JSON)", runDiff},
 		{"init", "create a new flag repository from the template", runInit},
+		{"import", "create a flag repository from Flagsmith environment documents or export files", runImport},
+		{"export", "write a flag repository's environments as Flagsmith environment documents", runExport},
 		{"keygen", "create a server-side environment key and print the hash to commit", runKeygen},
 		{"token", "create an admin API token and print its tokens file entry", runToken},
 		{"version", "print the version", runVersion},

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gitflags/gitflags/flagrepo"
 )
@@ -54,7 +55,7 @@ type Document struct {
 	ids        []string      // override identifiers, sorted
 	idHeads    [][]byte      // by position in ids: the override's opening
 	byIdentity map[string][]pieceRef
-	size       int // the document's length
+	size       func() int // the document's length, counted when first asked
 	etag       string
 	// ordered holds each feature's flag object for the identity endpoints
 	// (enabled and value to be filled in per identity), in feature key
@@ -419,7 +420,6 @@ func assembleDocument(st *State, es *Env, pes *Env) error {
 		w = append(w, created...)
 		ds.idHeads[i] = append(w, `","identity_features":[`...)
 	}
-	ds.size, _ = ds.writeTo(nil, true)
 
 	// The document is a function of its head, the project and the pieces
 	// the environment digest covers, so hashing those stands for hashing
@@ -431,6 +431,11 @@ func assembleDocument(st *State, es *Env, pes *Env) error {
 	sum := h.Sum(nil)
 	ds.etag = `"` + hex.EncodeToString(sum[:12]) + `"`
 	es.document = ds
+	doc := &es.document
+	doc.size = sync.OnceValue(func() int {
+		n, _ := doc.writeTo(nil, true)
+		return n
+	})
 	return nil
 }
 
@@ -542,7 +547,7 @@ func (ds *Document) sortIDs() {
 func (ds *Document) ETag() string { return ds.etag }
 
 // Size returns the document's length in bytes.
-func (ds *Document) Size() int { return ds.size }
+func (ds *Document) Size() int { return ds.size() }
 
 // WriteTo writes the document to w, piece by piece, and returns the number
 // of bytes written and the first error; it stops writing at that error.

@@ -36,9 +36,9 @@ type OFREP struct {
 	// seed[v] prefixes the request body in the ETag hash; v is 1 for
 	// server keys, 0 for client keys (they see different flags).
 	seed [2][OFREPSeedLen]byte
-	// bulk[v] is the bulk answer without a targeting key.
-	bulk    [2][]byte
-	bulkLen [2][]string // the length of bulk[v] in decimal
+	// bulk is, for v, the bulk answer without a targeting key and its
+	// length in decimal, concatenated when first asked for.
+	bulk func() ofrepBulk
 	// streams is the bulk answers' eventStreams member, with its leading
 	// comma (see ofrepStreamsJSON).
 	streams []byte
@@ -89,27 +89,40 @@ func assembleOFREP(es *Env, hideDisabled bool) {
 		size += len(f.ofrep.single) + 1
 	}
 	for v := range 2 {
-		// Without an identity every flag answers its single answer.
-		b := make([]byte, 0, size)
-		b = append(b, `{"flags":[`...)
-		first := true
-		for _, f := range o.features {
-			if f.hidden || (f.serverOnly && v == 0) {
-				continue
-			}
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = append(b, f.single...)
-		}
-		b = append(b, ']')
-		b = append(b, o.streams...)
-		o.bulk[v] = append(b, '}')
-		o.bulkLen[v] = []string{strconv.Itoa(len(o.bulk[v]))}
 		copy(o.seed[v][:], es.digest[:])
 		o.seed[v][sha256.Size] = byte(v)
 	}
+	o.bulk = sync.OnceValue(func() ofrepBulk {
+		var bulk ofrepBulk
+		for v := range 2 {
+			// Without an identity every flag answers its single answer.
+			b := make([]byte, 0, size)
+			b = append(b, `{"flags":[`...)
+			first := true
+			for _, f := range o.features {
+				if f.hidden || (f.serverOnly && v == 0) {
+					continue
+				}
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = append(b, f.single...)
+			}
+			b = append(b, ']')
+			b = append(b, o.streams...)
+			bulk.body[v] = append(b, '}')
+			bulk.length[v] = []string{strconv.Itoa(len(bulk.body[v]))}
+		}
+		return bulk
+	})
+}
+
+// ofrepBulk are the bulk answers without a targeting key, by v (1 for
+// server keys), and their lengths in decimal.
+type ofrepBulk struct {
+	body   [2][]byte
+	length [2][]string
 }
 
 // addOutcomes encodes in advance the answers a flag with state r can have:
@@ -308,7 +321,8 @@ func (o *OFREP) Bulk(server bool) (body []byte, length []string) {
 	if server {
 		v = 1
 	}
-	return o.bulk[v], o.bulkLen[v]
+	b := o.bulk()
+	return b.body[v], b.length[v]
 }
 
 // Feature returns the answers of the feature at position i (see

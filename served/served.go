@@ -25,6 +25,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"reflect"
@@ -68,14 +69,22 @@ type Env struct {
 	segmentAt map[string]int32 // the state's segment positions (State.segmentAt)
 	hide      bool             // disabled flags are hidden (hide_disabled_flags, effective)
 	encoded   int              // features whose pieces Build encoded (not reused)
-	// flagsJSON is GET /api/v1/flags/; clientFlagsJSON the same without
-	// server-key-only features, nil when there are none.
-	flagsJSON, clientFlagsJSON []byte
-	flagsLen, clientFlagsLen   []string          // their lengths in decimal
-	digest                     [sha256.Size]byte // see environmentDigest
-	document                   Document          // document.go
-	ofrep                      OFREP             // ofrep.go
-	results                    *ResultCache      // results.go
+	// flags is GET /api/v1/flags/, concatenated from the features' pieces
+	// when first asked for: a state that is replaced before anyone asks
+	// (a burst of writes) never pays for it.
+	flags    func() flagsBodies
+	digest   [sha256.Size]byte // see environmentDigest
+	document Document          // document.go
+	ofrep    OFREP             // ofrep.go
+	results  *ResultCache      // results.go
+}
+
+// flagsBodies are the GET /api/v1/flags/ answers of an environment: all is
+// for server keys; client is without the server-key-only features, nil when
+// there are none. The lengths are in decimal.
+type flagsBodies struct {
+	all, client       []byte
+	allLen, clientLen []string
 }
 
 // featureIn is what a feature's precomputed pieces in one environment
@@ -159,16 +168,33 @@ func Build(snap *flagrepo.Snapshot, prev *State) (*State, error) {
 	if err := buildSegments(st, prev); err != nil {
 		return nil, err
 	}
-	for _, key := range snap.EnvironmentKeys() {
-		e := snap.Environments[key]
+	// Environments share no mutable piece (each has its own features'
+	// pieces; segments are built above): they are built concurrently.
+	features := make([]*flagrepo.Feature, len(snap.FeatureKeys())) // in key order, shared
+	for i, k := range snap.FeatureKeys() {
+		features[i] = snap.Features[k]
+	}
+	keys := snap.EnvironmentKeys()
+	built := make([]*Env, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, key := range keys {
 		var pes *Env
 		if prev != nil {
 			pes = prev.byEnv[key]
 		}
-		es, err := buildEnvironment(st, e, models[key], prev, pes)
-		if err != nil {
-			return nil, fmt.Errorf("environment %s: %w", key, err)
-		}
+		wg.Go(func() {
+			if built[i], errs[i] = buildEnvironment(st, features, snap.Environments[key], models[key], prev, pes); errs[i] != nil {
+				errs[i] = fmt.Errorf("environment %s: %w", key, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for i, key := range keys {
+		e, es := snap.Environments[key], built[i]
 		st.byEnv[key] = es
 		st.byClient[e.ClientKey] = es
 		for _, k := range e.ServerKeys {
@@ -292,10 +318,11 @@ func (e *Env) ServerKeyOnly(name string) bool {
 // key (without the server-key-only features), and its length in decimal
 // (shared: read-only).
 func (e *Env) Flags(server bool) (body []byte, length []string) {
-	if !server && e.clientFlagsJSON != nil {
-		return e.clientFlagsJSON, e.clientFlagsLen
+	b := e.flags()
+	if !server && b.client != nil {
+		return b.client, b.clientLen
 	}
-	return e.flagsJSON, e.flagsLen
+	return b.all, b.allLen
 }
 
 // Flag returns the flag object of feature name in GET /api/v1/flags/, or
@@ -353,8 +380,9 @@ func featureIndex(keys []string, prev *State) map[string]int32 {
 }
 
 // buildEnvironment precomputes environment e of st, reusing prev's pieces
-// (pes, environment e in the previous state pst) whose inputs are unchanged.
-func buildEnvironment(st *State, e *flagrepo.Environment, m *evaluator.Model, pst *State, pes *Env) (*Env, error) {
+// (pes, environment e in the previous state pst) whose inputs are unchanged;
+// features are the snapshot's, in key order.
+func buildEnvironment(st *State, features []*flagrepo.Feature, e *flagrepo.Environment, m *evaluator.Model, pst *State, pes *Env) (*Env, error) {
 	snap := st.snap
 	keys := snap.FeatureKeys()
 	flags := m.EnvironmentFlags()
@@ -372,7 +400,7 @@ func buildEnvironment(st *State, e *flagrepo.Environment, m *evaluator.Model, ps
 		if flags[i].Name != k {
 			return nil, fmt.Errorf("flag %d of the model is %q, feature %q expected", i, flags[i].Name, k)
 		}
-		in := featureIn{feature: snap.Features[k], state: e.Features[k], envID: e.ID, hide: hide, created: created}
+		in := featureIn{feature: features[i], state: e.Features[k], envID: e.ID, hide: hide, created: created}
 		var old *featureOut
 		switch {
 		case pes == nil:
@@ -397,8 +425,12 @@ func buildEnvironment(st *State, e *flagrepo.Environment, m *evaluator.Model, ps
 		es.features[i] = out
 		es.encoded++
 	}
-	es.flagsJSON, es.clientFlagsJSON = assembleFlags(es.features)
-	es.flagsLen, es.clientFlagsLen = []string{strconv.Itoa(len(es.flagsJSON))}, []string{strconv.Itoa(len(es.clientFlagsJSON))}
+	es.flags = sync.OnceValue(func() flagsBodies {
+		var b flagsBodies
+		b.all, b.client = assembleFlags(es.features)
+		b.allLen, b.clientLen = []string{strconv.Itoa(len(b.all))}, []string{strconv.Itoa(len(b.client))}
+		return b
+	})
 	es.digest = environmentDigest(st, es, hide)
 	if err := assembleDocument(st, es, pes); err != nil {
 		return nil, fmt.Errorf("environment document: %w", err)

@@ -603,6 +603,13 @@ func (c *converter) environmentChecks(p *plan) {
 			continue
 		}
 		w := envWhat(e)
+		if e.noName {
+			if c.readsEnvironmentName(ep) {
+				c.iss.add(e.src, "/name", w, "the document has no environment name (an older Flagsmith): conditions on $.environment.name see no value in Flagsmith's engine, and %q in gitflags", e.name)
+			} else {
+				c.iss.change(e.src, "/name", w, "the document has no environment name (an older Flagsmith); it is named %q", e.name)
+			}
+		}
 		if !e.composite && c.hashesIdentities(ep) {
 			c.iss.add(e.src, "/use_identity_composite_key_for_hashing", w, "use_identity_composite_key_for_hashing is false: Flagsmith's API hashes the identifier alone for this environment's splits and percentage splits, where its SDKs in local evaluation and gitflags hash \"<environment key>_<identifier>\"; with remote evaluation, identities get other buckets")
 		}
@@ -636,6 +643,31 @@ func (c *converter) hashesIdentities(ep *envPlan) bool {
 		for _, r := range rs {
 			for _, cd := range r.conds {
 				if cd.op == "PERCENTAGE_SPLIT" && cd.prop == "" || cd.prop == "$.identity.key" {
+					return true
+				}
+			}
+			if walk(r.rules) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range ep.e.segments {
+		if g := c.segByID[s.id]; g != nil && !g.bad && walk(g.rules) {
+			return true
+		}
+	}
+	return false
+}
+
+// readsEnvironmentName reports whether a segment of the environment has a
+// condition on $.environment.name.
+func (c *converter) readsEnvironmentName(ep *envPlan) bool {
+	var walk func(rs []ruleSrc) bool
+	walk = func(rs []ruleSrc) bool {
+		for _, r := range rs {
+			for _, cd := range r.conds {
+				if cd.prop == "$.environment.name" {
 					return true
 				}
 			}

@@ -148,7 +148,6 @@ func TestImportBadInput(t *testing.T) {
 		{name: "deep", raw: strings.Repeat("[", 100) + strings.Repeat("]", 100), wanted: []string{"nested more than"}},
 		{name: "no feature_states", data: func() any { d := doc(); delete(d, "feature_states"); return d }, wanted: []string{`s.json: missing required field "feature_states"`}},
 		{name: "no project", data: func() any { d := doc(); delete(d, "project"); return d }, wanted: []string{`missing required field "project"`}},
-		{name: "old document without name", data: func() any { d := doc(); delete(d, "name"); return d }, wanted: []string{`missing required field "name"`}},
 		{name: "state without feature", data: func() any {
 			d := doc()
 			delete(obj(d, "feature_states", 0), "feature")
@@ -314,6 +313,11 @@ func TestImportUnsupported(t *testing.T) {
 		{"stop serving flags", func(d map[string]any) {
 			obj(d, "project", "organisation")["stop_serving_flags"] = true
 		}, `Flagsmith stops serving flags for this organisation`, nil},
+		{"no environment name, read by a condition", func(d map[string]any) {
+			delete(d, "name")
+			c := obj(d, "project", "segments", 0, "rules", 0, "conditions", 0)
+			c["property_"], c["value"] = "$.environment.name", "Production"
+		}, `s.json: /name: environment "Environment 1": the document has no environment name (an older Flagsmith): conditions on $.environment.name see no value in Flagsmith's engine, and "Environment 1" in gitflags`, nil},
 		{"identity traits", func(d map[string]any) {
 			obj(d, "identity_overrides", 0)["identity_traits"] = []any{map[string]any{"trait_key": "plan", "trait_value": "gold"}}
 		}, `identity override "alice": 1 stored trait(s) are not imported`, nil},
@@ -367,6 +371,28 @@ func TestImportUnsupported(t *testing.T) {
 				c.check(t, res)
 			}
 		})
+	}
+}
+
+// TestImportWithoutEnvironmentName: a document of an older Flagsmith
+// without the environment's name is imported under a made-up name.
+func TestImportWithoutEnvironmentName(t *testing.T) {
+	d := doc()
+	d["name"] = nil
+	res, err := Import([]Source{source(t, "s.json", d)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := res.Snapshot.Environments["environment-1"]
+	if len(res.Issues) != 0 || e == nil || e.Name != "Environment 1" {
+		t.Fatalf("issues %v, environments %v", res.Issues, res.Snapshot.EnvironmentKeys())
+	}
+	found := false
+	for _, c := range res.Changes {
+		found = found || strings.Contains(c.String(), `the document has no environment name (an older Flagsmith); it is named "Environment 1"`)
+	}
+	if !found {
+		t.Errorf("changes: %v", res.Changes)
 	}
 }
 

@@ -29,6 +29,7 @@ type envSrc struct {
 	allowClientTraits bool
 	composite         bool // use_identity_composite_key_for_hashing
 	localOverrides    *bool
+	noName            bool // the document names no environment (its name is made up)
 	project           *projSrc
 	states            []*stateSrc // the environment's feature states
 	segments          []*segSrc
@@ -171,8 +172,10 @@ func (r *reader) environment(o object) *envSrc {
 	e.hasID = ok
 	e.apiKey, _ = o.str("api_key")
 	name, present, _ := o.optStr("name")
-	if !present {
-		r.fail("", "missing required field \"name\" (the environment's name; documents of Flagsmith before 2.x do not carry it: export it again from a current Flagsmith)")
+	if !present || name == "" {
+		// Older documents may have no name: gitflags needs one.
+		e.noName = true
+		name = fmt.Sprintf("Environment %d", e.id)
 	}
 	e.name = name
 	e.hideDisabled, _ = o.nullableBool("hide_disabled_flags")

@@ -217,3 +217,38 @@ func BenchmarkLoadSides10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDiff10kGivenBase is what BenchmarkDiff10k costs on top of the
+// full load of the base: HEAD listed and loaded incrementally from it (the
+// 10 changed files parsed), the changes described and rendered.
+func BenchmarkDiff10kGivenBase(b *testing.B) {
+	dir := benchRepo(b)
+	repo, err := gitstore.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer repo.Close()
+	p, _ := repo.Resolve("HEAD~1")
+	h, _ := repo.Resolve("HEAD")
+	base, err := repo.Snapshot(p.String(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		files, rev, err := repo.Files(h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		head, err := load(rev, files, base)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := &Report{Compared: true, Changes: build(base, head)}
+		sortChanges(r.Changes)
+		var out bytes.Buffer
+		if err := r.WriteMarkdown(&out); err != nil || len(r.Changes) < 10 {
+			b.Fatal(err, len(r.Changes))
+		}
+	}
+}

@@ -250,25 +250,49 @@ func (b *builder) variants(key string, o, n *flagrepo.Feature) {
 }
 
 // usage returns the environments and features whose segment overrides use
-// segment key, in either snapshot.
+// segment key, in either snapshot. The index of the changed segments' uses
+// is built on first use: one pass over HEAD's feature states, and over
+// BASE's states of the features that changed.
 func (b *builder) usage(key string) (envs, features []string) {
 	if b.uses == nil {
 		b.uses = map[string]*segmentUse{}
-		for _, s := range []*flagrepo.Snapshot{b.base, b.head} {
-			for ek, e := range s.Environments {
-				for fk, st := range e.Features {
-					for i := range st.SegmentOverrides {
-						sk := st.SegmentOverrides[i].Segment
-						if _, changed := b.set.Segments[sk]; !changed {
-							continue // only changed segments are asked for
-						}
-						u := b.uses[sk]
-						if u == nil {
-							u = &segmentUse{envs: map[string]bool{}, features: map[string]bool{}}
-							b.uses[sk] = u
-						}
-						u.envs[ek], u.features[fk] = true, true
-					}
+		changed := slices.Collect(maps.Keys(b.set.Segments))
+		isChanged := func(sk string) bool {
+			if len(changed) <= 8 {
+				return slices.Contains(changed, sk)
+			}
+			_, ok := b.set.Segments[sk]
+			return ok
+		}
+		note := func(env, feature string, st *flagrepo.FeatureState) {
+			for i := range st.SegmentOverrides {
+				sk := st.SegmentOverrides[i].Segment
+				if !isChanged(sk) {
+					continue
+				}
+				u := b.uses[sk]
+				if u == nil {
+					u = &segmentUse{envs: map[string]bool{}, features: map[string]bool{}}
+					b.uses[sk] = u
+				}
+				u.envs[env], u.features[feature] = true, true
+			}
+		}
+		for ek, e := range b.head.Environments {
+			for fk, st := range e.Features {
+				note(ek, fk, st)
+			}
+		}
+		// A state of BASE with other overrides than HEAD's changed the
+		// feature's effective state: it is among the changes.
+		for ek, e := range b.set.Environments {
+			be := b.base.Environments[ek]
+			if be == nil {
+				continue
+			}
+			for fk := range e.Features {
+				if st := be.Features[fk]; st != nil {
+					note(ek, fk, st)
 				}
 			}
 		}

@@ -155,7 +155,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintf(&b, "  %s (%s evaluated):\n", e.Environment, plural(e.Identities, "identity", "identities"))
 			for _, f := range e.Features {
-				fmt.Fprintf(&b, "    %s: %d change (%s)", code(f.Feature), f.Changed, pct(f.Percent))
+				fmt.Fprintf(&b, "    %s: %d of %d change (%s)", code(f.Feature), f.Changed, e.Identities, pct(f.Percent))
 				for i, x := range f.Examples {
 					sep := ", e.g. "
 					if i > 0 {

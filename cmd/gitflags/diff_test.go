@@ -89,7 +89,7 @@ func TestDiffCommand(t *testing.T) {
 	// --identities: counts and examples.
 	ids := filepath.Join(t.TempDir(), "ids.jsonl")
 	os.WriteFile(ids, []byte(`{"identifier": "alice@example.com"}`+"\n"+`{"identifier": "zed", "traits": {"beta_tester": "false"}}`+"\n"), 0o644)
-	if code, out, errOut := runCmd(t, "diff", "--repo", dir, "--identities", ids, "main", "change"); code != 0 || !strings.Contains(out, "    `new_checkout`: 1 change (50%), e.g. alice@example.com: on, value \"express\" -> off, value \"express\"\n") {
+	if code, out, errOut := runCmd(t, "diff", "--repo", dir, "--identities", ids, "main", "change"); code != 0 || !strings.Contains(out, "    `new_checkout`: 1 of 2 change (50%), e.g. alice@example.com: on, value \"express\" -> off, value \"express\"\n") {
 		t.Errorf("identities: exit %d\n%s%s", code, out, errOut)
 	}
 

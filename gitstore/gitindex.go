@@ -119,12 +119,22 @@ func (x *gitIndex) lookup(path string) []indexEntry {
 // dropped and added put in, the other entries copied unchanged, as a new
 // gitIndex whose data is the file to write. Extensions are dropped: the
 // cached trees (TREE) of changed directories would be stale, and git
-// rebuilds what it needs. x is not changed.
-func (x *gitIndex) replace(remove map[string]bool, added []newIndexEntry) *gitIndex {
+// rebuilds what it needs. x is not changed. The new index is written into
+// spare's memory when it is large enough (spare, if not nil, is an index
+// nobody uses any more).
+func (x *gitIndex) replace(remove map[string]bool, added []newIndexEntry, spare *gitIndex) *gitIndex {
 	slices.SortFunc(added, func(a, b newIndexEntry) int { return strings.Compare(a.name, b.name) })
-	out := make([]byte, 12, x.end+len(added)*(indexEntryFixed+64)+20)
+	size, count := x.end+len(added)*(indexEntryFixed+64)+20, len(x.entries)+len(added)
+	var out []byte
+	var entries []indexEntry
+	if spare != nil && cap(spare.data) >= size && cap(spare.entries) >= count {
+		out, entries = spare.data[:12], spare.entries[:0]
+	} else {
+		out, entries = make([]byte, 12, size+size/8), make([]indexEntry, 0, count+count/8)
+	}
 	copy(out, x.data[:8])
-	y := &gitIndex{version: x.version, entries: make([]indexEntry, 0, len(x.entries)+len(added))}
+	binary.BigEndian.PutUint32(out[8:], 0)
+	y := &gitIndex{version: x.version, entries: entries}
 	put := func(e newIndexEntry) {
 		start := len(out)
 		sec, nsec := uint32(e.mtime.Unix()), uint32(e.mtime.Nanosecond())

@@ -84,6 +84,10 @@ type Repo struct {
 
 	refMu sync.Mutex // serialises UpdateRef (updateref.go)
 	index indexCache // the index file as UpdateRef wrote it last; guarded by refMu
+	// indexOld is the index updateWorktree replaced, kept to undo until the
+	// reference is written; then it becomes indexSpare, whose memory the
+	// next index is written into. Guarded by refMu.
+	indexOld, indexSpare *gitIndex
 
 	fetchMu   sync.Mutex      // serialises Fetch and Push (remote.go, push.go)
 	fetchRepo *git.Repository // Fetch's own storage, kept between fetches; guarded by fetchMu

@@ -137,8 +137,12 @@ func (r *Repo) updateRef(name plumbing.ReferenceName, new, old plumbing.Hash) er
 		if undo != nil {
 			undo()
 		}
+		r.indexOld = nil
 		return err
 	}
+	// The index replaced is no longer needed to undo: the next index is
+	// written into its memory.
+	r.indexSpare, r.indexOld = r.indexOld, nil
 	return nil
 }
 
@@ -388,7 +392,8 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 	// not the index): it is a cache of the work tree that git rebuilds
 	// (git reset), and fsyncing its 5 MB for a 10,000-feature repository
 	// costs several milliseconds a write.
-	next := idx.replace(changed, added)
+	next := idx.replace(changed, added, r.indexSpare)
+	r.indexSpare = nil
 	_, err = lock.Write(next.data)
 	if cerr := lock.Close(); err == nil {
 		err = cerr
@@ -403,6 +408,7 @@ func (r *Repo) updateWorktree(root string, old, new plumbing.Hash) (undo func(),
 	}
 	locked = false
 	r.keepIndex(indexPath, next)
+	r.indexOld = idx // spare once the reference is written (see UpdateRef)
 	return undo, nil
 }
 

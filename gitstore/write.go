@@ -436,6 +436,13 @@ func (r *Repo) writeObjects(objs []looseObject) error {
 	return nil
 }
 
+// zlibWriters are reusable compressors at git's core.looseCompression
+// default, the fastest level (a new one allocates about a megabyte).
+var zlibWriters = sync.Pool{New: func() any {
+	w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed) // a valid level: no error
+	return w
+}}
+
 // writeObject writes o as a loose object unless it is there already, and
 // returns the directories to fsync for it to be durable.
 func (r *Repo) writeObject(o *looseObject) (dirs []string, err error) {
@@ -450,20 +457,20 @@ func (r *Repo) writeObject(o *looseObject) (dirs []string, err error) {
 	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("write object %s: %w", hex, err)
 	}
-	// A loose object is zlib("<type> <size>\0" + data), compressed at git's
-	// core.looseCompression default, the fastest level: the trees of a
-	// large repository are hundreds of kilobytes each.
+	// A loose object is zlib("<type> <size>\0" + data), compressed at the
+	// fastest level: the trees of a large repository are hundreds of
+	// kilobytes each.
 	var buf bytes.Buffer
-	w, err := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
-	if err == nil {
-		_, err = fmt.Fprintf(w, "%s %d\x00", o.typ, len(o.data))
-	}
+	w := zlibWriters.Get().(*zlib.Writer)
+	w.Reset(&buf)
+	_, err = fmt.Fprintf(w, "%s %d\x00", o.typ, len(o.data))
 	if err == nil {
 		_, err = w.Write(o.data)
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
+	zlibWriters.Put(w)
 	if err == nil {
 		err = syncFile(dir, "tmp_obj_*", final, buf.Bytes(), 0o444)
 	}

@@ -18,13 +18,21 @@ key the option's key when it has one; segment overrides carry
 feature_segment.priority; identity overrides become segments matching
 $.identity.identifier IN [identifiers] with priority minus infinity.
 
-Regenerate (after changing a document or the identities):
+It also answers <set>/exported/: the documents gitflags exports after
+importing the set, which roundtrip_test.go pins (TestExportGolden) and
+compares with the originals' answers.
+
+Regenerate (after changing a document, the identities, or the import or
+export), from the repository root:
 
     apt-get install -y python3-regex python3-typing-extensions
+    go test ./flagsmithdoc -run 'TestImportReports|TestExportGolden' -update
     /usr/bin/python3 flagsmithdoc/testdata/engine_answers.py
+    go test ./flagsmithdoc
 
-identities.json is generated from a fixed seed when it is missing (delete it
-to regenerate it).
+then review the diff of testdata (report.txt lists what each import could
+not keep). identities.json is generated from a fixed seed when it is
+missing (delete it to regenerate it).
 """
 import json
 import os

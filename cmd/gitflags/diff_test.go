@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -222,17 +223,31 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// marked returns the comments holding the diff marker.
+// marked returns copies of the comments holding the diff marker.
 func (f *fakeAPI) marked() []map[string]any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []map[string]any
 	for _, c := range f.comments {
 		if strings.HasPrefix(c["body"].(string), "<!-- gitflags-diff -->") {
-			out = append(out, c)
+			out = append(out, maps.Clone(c))
 		}
 	}
 	return out
+}
+
+// count returns the number of comments.
+func (f *fakeAPI) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.comments)
+}
+
+// setToken changes the token the server accepts.
+func (f *fakeAPI) setToken(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.token = token
 }
 
 // takeRequests returns and forgets the requests made so far.
@@ -370,8 +385,8 @@ func TestCIScript(t *testing.T) {
 			}
 			reqs := api.takeRequests()
 			marked := api.marked()
-			if len(marked) != 1 || len(api.comments) != 151 {
-				t.Fatalf("%d marked comments of %d after the first run\n%s\nrequests %v", len(marked), len(api.comments), out, reqs)
+			if len(marked) != 1 || api.count() != 151 {
+				t.Fatalf("%d marked comments of %d after the first run\n%s\nrequests %v", len(marked), api.count(), out, reqs)
 			}
 			first := marked[0]
 			if body := first["body"].(string); !strings.Contains(body, "- ⚠️ `new_checkout` turned off for segment `beta_users` (priority 1) _(production)_") || !strings.Contains(body, "<sub>Updated for commit ") {
@@ -392,7 +407,7 @@ func TestCIScript(t *testing.T) {
 			if platform == "gitlab" {
 				update = "PUT /api/v4/projects/42/merge_requests/7/notes/151"
 			}
-			if code != 0 || len(marked) != 1 || marked[0]["id"] != first["id"] || len(api.comments) != 151 || !slices.Contains(reqs, update) {
+			if code != 0 || len(marked) != 1 || marked[0]["id"] != first["id"] || api.count() != 151 || !slices.Contains(reqs, update) {
 				t.Fatalf("second run: exit %d, %d marked comments, requests %v\n%s", code, len(marked), reqs, out)
 			}
 			if slices.ContainsFunc(reqs, func(r string) bool { return strings.HasPrefix(r, "POST") }) {
@@ -415,7 +430,7 @@ func TestCIScript(t *testing.T) {
 
 			// A rejected token: the job still reports validation, and says
 			// the comment could not be posted.
-			api.token = "other"
+			api.setToken("other")
 			code, out = runScript()
 			if code != 1 || !strings.Contains(out, "warning: could not post the diff as a comment") {
 				t.Errorf("rejected token: exit %d\n%s", code, out)

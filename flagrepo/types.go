@@ -231,6 +231,9 @@ type Environment struct {
 type ServerKey struct {
 	Name   string `json:"name"`
 	SHA256 string `json:"sha256"` // lower-case hex SHA-256 of the whole key
+	// Previews lets the key ask for a branch's flags (X-Gitflags-Ref,
+	// package previews).
+	Previews bool `json:"previews,omitempty"`
 }
 
 // FeatureState is environments/<env>/features/<feature>.json: how a feature

@@ -73,6 +73,11 @@ type RemoteOptions struct {
 	Branch string
 	// Auth authenticates to the remote.
 	Auth Credentials
+	// AlsoBranches are more branches to fetch, by pattern (a name with at
+	// most one *, which matches any text, slashes included, as in a Git
+	// refspec): the preview branches. They land beside Branch, under
+	// refs/remotes/origin/.
+	AlsoBranches []string
 }
 
 // userinfo matches the user information of URLs in free text.
@@ -278,10 +283,17 @@ func (r *Repo) Fetch(ctx context.Context, opts RemoteOptions) (changed bool, err
 		}
 	}
 	repo := r.fetchRepo
-	spec := config.RefSpec("+" + plumbing.NewBranchReferenceName(branch).String() + ":" + ref.String())
+	specs := []config.RefSpec{config.RefSpec("+" + plumbing.NewBranchReferenceName(branch).String() + ":" + ref.String())}
+	for _, p := range opts.AlsoBranches {
+		spec := config.RefSpec("+" + plumbing.NewBranchReferenceName(p).String() + ":" + RemoteRef(p))
+		if err := spec.Validate(); err != nil {
+			return false, fmt.Errorf("fetch %s: branch pattern %q: %w", ScrubURL(rawURL), p, err)
+		}
+		specs = append(specs, spec)
+	}
 	err = repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: RemoteName,
-		RefSpecs:   []config.RefSpec{spec},
+		RefSpecs:   specs,
 		Auth:       auth.method,
 		Tags:       git.NoTags,
 		Force:      true,

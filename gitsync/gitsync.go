@@ -92,6 +92,9 @@ type Options struct {
 	// Auth are the credentials of the remote (read from their files on every
 	// fetch).
 	Auth gitstore.Credentials
+	// PreviewBranches are branch patterns fetched with Branch (remote
+	// only), so that their heads can be previewed (package previews).
+	PreviewBranches []string
 	// Interval is the period of fetches in remote mode and of the checks
 	// that back up the watches in local mode. Default 10 s.
 	Interval time.Duration
@@ -318,7 +321,7 @@ func (s *Syncer) Sync(ctx context.Context) error {
 		defer s.fetchMu.Unlock()
 		start := time.Now()
 		fctx, cancel := context.WithTimeout(ctx, s.opts.FetchTimeout)
-		_, err := s.opts.Repo.Fetch(fctx, gitstore.RemoteOptions{Branch: s.opts.Branch, Auth: s.opts.Auth})
+		_, err := s.opts.Repo.Fetch(fctx, gitstore.RemoteOptions{Branch: s.opts.Branch, Auth: s.opts.Auth, AlsoBranches: s.opts.PreviewBranches})
 		cancel()
 		if s.opts.Fetched != nil && ctx.Err() == nil {
 			s.opts.Fetched(err)

@@ -57,6 +57,13 @@ func (s *Server) sdkRequest(w http.ResponseWriter, r *http.Request) (st *state, 
 		writeDetail(w, http.StatusUnauthorized, "invalid X-Environment-Key: no environment has this key")
 		return nil, nil, false, nil
 	}
+	if pst, pes, perr := s.preview(r, key, es, server); perr != nil {
+		writeDetail(w, perr.status, perr.msg)
+		return nil, nil, false, nil
+	} else if pes != nil {
+		st, es = pst, pes
+		markPreview(w, st)
+	}
 	if r.URL.RawQuery != "" {
 		var rerr *requestError
 		if q, rerr = parseQuery(r.URL.RawQuery); rerr != nil {

@@ -391,7 +391,21 @@ func (s *Server) postIdentity(w http.ResponseWriter, r *http.Request, _ httprout
 // identify stores what it should of traits, evaluates and answers.
 func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es *envState, server bool, identifier string, traits []sentTrait, transient bool) {
 	merged := map[string]any{}
-	if !transient {
+	if !transient && st.preview != "" {
+		// A preview reads the stored traits and stores nothing.
+		store := s.store(w)
+		if store == nil {
+			return
+		}
+		stored, err := store.Traits(storeContext(r), es.StoreEnv(), identifier)
+		if err != nil {
+			s.writeStoreError(w, r, err)
+			return
+		}
+		for _, t := range stored {
+			merged[t.Key] = t.Value
+		}
+	} else if !transient {
 		store := s.store(w)
 		if store == nil {
 			return

@@ -143,6 +143,13 @@ func (s *Server) ofrepEnvironment(w http.ResponseWriter, r *http.Request) (es *e
 		ofrepError(w, http.StatusUnauthorized, "", ofrepGeneral, "missing or unknown environment key: send Authorization: Bearer <key> or X-API-Key: <key>")
 		return nil, false
 	}
+	if pst, pes, perr := s.preview(r, key, es, server); perr != nil {
+		ofrepError(w, perr.status, "", ofrepGeneral, perr.msg)
+		return nil, false
+	} else if pes != nil {
+		markPreview(w, pst)
+		return pes, server
+	}
 	return es, server
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/history"
 	"github.com/gitflags/gitflags/identities"
+	"github.com/gitflags/gitflags/previews"
 	"github.com/gitflags/gitflags/served"
 	"github.com/gitflags/gitflags/stream"
 	"github.com/gitflags/gitflags/tokens"
@@ -35,6 +36,7 @@ type Server struct {
 	opts       Options
 	sync       atomic.Pointer[followerBox]    // see AttachSync
 	writer     atomic.Pointer[commits.Writer] // see AttachWriter
+	previews   atomic.Pointer[previews.Set]   // see AttachPreviews
 	history    atomic.Pointer[history.Index]  // see AttachHistory
 	current    atomic.Pointer[state]
 	publishing sync.Mutex // serialises Publish, which updates caches shared with the previous state
@@ -96,6 +98,7 @@ type state struct {
 	*served.State
 	snap      *flagrepo.Snapshot // State.Snapshot()
 	updatedAt []string           // updated as epoch seconds: the X-Flagsmith-Document-Updated-At header's value (read-only)
+	preview   string             // the branch previewed (previews.go); "" for the served state
 }
 
 func newState(st *served.State) *state {
@@ -165,6 +168,7 @@ func (s *Server) Handler() http.Handler {
 	// gitflags' own admin endpoints: history (history.go), proposals (proposals.go).
 	handle(http.MethodGet, "/api/v1/history", s.admin(false, s.historyPage))
 	handle(http.MethodGet, "/api/v1/proposals", s.admin(false, s.proposals))
+	handle(http.MethodGet, "/api/v1/proposals/*branch", s.admin(false, s.proposal)) // previews.go
 	// Flagsmith's experimental update-flag endpoints (experimental.go).
 	handle(http.MethodPost, "/api/experiments/environments/:environment/update-flag-v1/", s.admin(true, s.updateFlagV1))
 	handle(http.MethodPost, "/api/experiments/environments/:environment/update-flag-v2/", s.admin(true, s.updateFlagV2))

@@ -32,6 +32,7 @@ import (
 	"github.com/gitflags/gitflags/history"
 	"github.com/gitflags/gitflags/httpapi"
 	"github.com/gitflags/gitflags/identities"
+	"github.com/gitflags/gitflags/previews"
 	"github.com/gitflags/gitflags/tokens"
 )
 
@@ -71,6 +72,7 @@ type serveConfig struct {
 	MaxStreams      int // streaming connections; 0: likewise
 	OfflineWrites   bool
 	Tokens          string
+	PreviewBranches string             // comma-separated branch patterns
 	ChangeHooks     []changehooks.Hook // the config file's change_webhooks (no flag)
 }
 
@@ -98,6 +100,7 @@ func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.BoolVar(&cfg.OfflineWrites, "offline-writes", cfg.OfflineWrites, "with a remote --repo: when the remote cannot be reached, commit admin API writes locally, serve them and push them when it answers again; without it such a write fails with 503 (default false)")
 	fs.IntVar(&cfg.MaxConns, "max-connections", cfg.MaxConns, "most request/response `connections` held at once; at the cap the longest-idle one is closed for a new one (0: half of the open-file limit left after a reserve of 256, at most 8192)")
 	fs.IntVar(&cfg.MaxStreams, "max-stream-connections", cfg.MaxStreams, "most streaming `connections` (SSE, websockets) held at once, apart from --max-connections (0: the rest of the open-file limit, at most 100000)")
+	fs.StringVar(&cfg.PreviewBranches, "preview-branches", cfg.PreviewBranches, "comma-separated `patterns` of branches whose flags server keys with \"previews\": true may ask for (header X-Gitflags-Ref), e.g. 'gitflags/*' (one * matches any text, slashes included); admin API proposals are previewable whenever writes are on; a remote's matching branches are fetched with the served one (default none)")
 	fs.StringVar(&cfg.Tokens, "tokens", cfg.Tokens, "admin tokens `file` (JSON; SHA-256 hashes only, made by 'gitflags token create'; re-read when it changes)")
 }
 
@@ -327,8 +330,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("the remote did not answer at start: serving the last fetched revision until a fetch succeeds", "revision", shortSHA(served.Revision.SHA))
 	}
 	var writer *commits.Writer // made below, before the first sync
+	var previewPatterns []string
+	for _, p := range strings.Split(cfg.PreviewBranches, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if err := previews.CheckPattern(p); err != nil {
+				return fmt.Errorf("--preview-branches: %w", err)
+			}
+			previewPatterns = append(previewPatterns, p)
+		}
+	}
 	sy, err := gitsync.New(gitsync.Options{
-		Repo: repo, Branch: cfg.Branch, Remote: remote, Auth: auth, Interval: cfg.Interval,
+		Repo: repo, Branch: cfg.Branch, Remote: remote, Auth: auth, Interval: cfg.Interval, PreviewBranches: previewPatterns,
 		WatchWorktree: cfg.WatchWorktree, Dir: repoPath, Served: served,
 		Publish: func(snap *flagrepo.Snapshot) error {
 			prev := srv.Snapshot() // publishes are serialized by the Syncer
@@ -365,6 +377,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		} else {
 			srv.AttachWriter(writer)
 		}
+	}
+	if len(previewPatterns) > 0 || writer != nil {
+		pv, err := previews.New(previews.Options{
+			Repo: repo, Patterns: previewPatterns, Proposals: writer != nil,
+			Served: srv.Snapshot, Build: srv.BuildPreview,
+		})
+		if err != nil {
+			return fmt.Errorf("--preview-branches: %w", err)
+		}
+		srv.AttachPreviews(pv)
 	}
 	// Otherwise the first revision is loaded before listening: a repository
 	// that is invalid at start fails fast, naming every problem.

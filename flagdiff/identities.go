@@ -52,7 +52,8 @@ type EnvironmentImpact struct {
 	// Features lists every feature evaluated (those whose state or
 	// segments changed here; when the environment's name or client key
 	// changed, every feature that may evaluate differently), most changed
-	// first.
+	// first. Features added or removed are not evaluated: every identity
+	// gets or loses them.
 	Features []FeatureImpact `json:"features"`
 	// Note says why the environment was not evaluated (added or removed).
 	Note string `json:"note,omitempty"`

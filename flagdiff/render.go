@@ -171,8 +171,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	return err
 }
 
-// MarkdownLimits bound the Markdown output, which goes into a pull-request
-// comment (GitHub takes at most 65,536 characters).
+// Limits of the Markdown output, which goes into a pull-request comment
+// (GitHub takes at most 65,536 characters).
 const (
 	mdChangesPerGroup = 50
 	mdProblems        = 20

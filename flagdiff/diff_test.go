@@ -591,3 +591,39 @@ func TestJSONSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestNotComparable: when setting invalid files aside cannot make both sides
+// load (gitflags.json broken on both), the report says why and lists the
+// files that differ; nothing is left unsaid.
+func TestNotComparable(t *testing.T) {
+	r := newFlagRepo(t)
+	r.write("gitflags.json", "{ broken")
+	r.commit("broken settings")
+	r.branch("change")
+	r.edit("environments/staging/features/dark_mode.json", func(d map[string]any) { d["enabled"] = true })
+	r.remove("features/banner_message.json")
+	r.commit("change")
+	rep := r.compare("main", "change", Options{})
+	if rep.Compared || rep.Base.Valid || rep.Head.Valid || !strings.Contains(rep.Failure, "gitflags.json") {
+		t.Fatalf("compared %v, failure %q", rep.Compared, rep.Failure)
+	}
+	want := []FileChange{{"environments/staging/features/dark_mode.json", "modified"}, {"features/banner_message.json", "removed"}}
+	if !slices.Equal(rep.Files, want) {
+		t.Errorf("files %+v, want %+v", rep.Files, want)
+	}
+	c := one(t, rep, "", "banner_message")
+	if c.Kind != "feature_removed_still_referenced" {
+		t.Errorf("%+v", c)
+	}
+	var text, md, js strings.Builder
+	rep.WriteText(&text)
+	rep.WriteMarkdown(&md)
+	rep.WriteJSON(&js)
+	if !strings.Contains(text.String(), "The sides could not be compared: ") || !strings.Contains(text.String(), "  modified environments/staging/features/dark_mode.json\n") {
+		t.Errorf("text:\n%s", text.String())
+	}
+	if !strings.Contains(md.String(), "**not compared**") || !strings.Contains(md.String(), "- removed `features/banner_message.json`") {
+		t.Errorf("markdown:\n%s", md.String())
+	}
+	validateSchema(t, js.String())
+}

@@ -335,6 +335,13 @@ func TestKeygenName(t *testing.T) {
 			t.Errorf("keygen --name %q: exit %d, entry %s%s", name, code, entry, errOut)
 		}
 	}
+	// --previews adds "previews": true to the entry.
+	_, out, _ := runCmd(t, "keygen", "--name", "ci", "--previews")
+	_, entry, _ := strings.Cut(out, "environment.json:\n")
+	var got struct{ Previews bool }
+	if json.Unmarshal([]byte(entry), &got) != nil || !got.Previews {
+		t.Errorf("keygen --previews: %s", out)
+	}
 }
 
 // TestValidateNotAFlagRepository: a directory (or revision) without

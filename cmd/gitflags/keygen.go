@@ -22,8 +22,9 @@ environment.json; the key itself never goes into the repository.`
 const maxKeyName = 200
 
 func runKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("keygen", "keygen [--name NAME]", keygenHelp, stderr)
+	fs := newFlagSet("keygen", "keygen [--name NAME] [--previews]", keygenHelp, stderr)
 	name := fs.String("name", "server", "name of the key in server_keys: 1 to 200 characters")
+	previews := fs.Bool("previews", false, "let the key ask for the flags of a preview branch (X-Gitflags-Ref; see serve --preview-branches)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +51,11 @@ func runKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err := enc.Encode(*name); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "server key (shown once; store it as a secret): %s\nadd to server_keys in environment.json:\n  {\"name\": %s, \"sha256\": %q}\n",
-		key, bytes.TrimSpace(quoted.Bytes()), hex.EncodeToString(sum[:]))
+	extra := ""
+	if *previews {
+		extra = `, "previews": true`
+	}
+	fmt.Fprintf(stdout, "server key (shown once; store it as a secret): %s\nadd to server_keys in environment.json:\n  {\"name\": %s, \"sha256\": %q%s}\n",
+		key, bytes.TrimSpace(quoted.Bytes()), hex.EncodeToString(sum[:]), extra)
 	return nil
 }

@@ -88,6 +88,9 @@ type Writer struct {
 	mu     sync.Mutex
 	status Status    // Branch and Kept are kept up to date by Status
 	downAt time.Time // when a push last found the remote unreachable; zero after a success
+	// checked caches whether proposal heads validate, by commit (a commit
+	// never changes): listing proposals loads each head once. Guarded by mu.
+	checked map[plumbing.Hash][]flagrepo.Problem
 }
 
 // New returns a Writer for opts.

@@ -66,18 +66,81 @@ func (w *Writer) Proposals(ctx context.Context, served *flagrepo.Snapshot) ([]Pr
 		if err := w.describe(&p, base, tip); err != nil {
 			return nil, fmt.Errorf("proposal %s: %w", name, err)
 		}
-		if _, err := w.opts.Repo.Snapshot(tip.String(), served); err != nil {
-			var ve *flagrepo.ValidationError
-			if !errors.As(err, &ve) {
-				return nil, fmt.Errorf("proposal %s: %w", name, err)
-			}
-			p.Valid, p.Problems = false, ve.Problems
+		applied, err := w.applied(&p, head, tip)
+		if err != nil {
+			return nil, fmt.Errorf("proposal %s: %w", name, err)
 		}
+		if applied { // squash-merged or rebased: its files are as the served branch has them
+			continue
+		}
+		if p.Problems, err = w.validate(tip, served); err != nil {
+			return nil, fmt.Errorf("proposal %s: %w", name, err)
+		}
+		p.Valid = len(p.Problems) == 0
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Branch < out[j].Branch })
 	return out, nil
 }
+
+// applied reports whether every file proposal p changes is, in the served
+// head, as in the proposal's tip: the change was merged in another way
+// (squash, rebase, or made again), so the proposal is no longer open.
+func (w *Writer) applied(p *Proposal, head, tip plumbing.Hash) (bool, error) {
+	if len(p.Files) == 0 {
+		return false, nil
+	}
+	hc, err := w.opts.Repo.ReadCommit(head)
+	if err != nil {
+		return false, err
+	}
+	tc, err := w.opts.Repo.ReadCommit(tip)
+	if err != nil {
+		return false, err
+	}
+	differ, err := w.opts.Repo.DiffTrees(hc.Tree, tc.Tree)
+	if err != nil {
+		return false, err
+	}
+	mine := make(map[string]bool, len(p.Files))
+	for _, f := range p.Files {
+		mine[f] = true
+	}
+	for _, c := range differ {
+		if mine[c.Path] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// validate returns the problems of commit tip's tree (none when it
+// validates), loading it once per commit.
+func (w *Writer) validate(tip plumbing.Hash, served *flagrepo.Snapshot) ([]flagrepo.Problem, error) {
+	w.mu.Lock()
+	problems, ok := w.checked[tip]
+	w.mu.Unlock()
+	if ok {
+		return problems, nil
+	}
+	if _, err := w.opts.Repo.Snapshot(tip.String(), served); err != nil {
+		var ve *flagrepo.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, err
+		}
+		problems = ve.Problems
+	}
+	w.mu.Lock()
+	if w.checked == nil || len(w.checked) >= maxChecked {
+		w.checked = map[plumbing.Hash][]flagrepo.Problem{} // start afresh: a bound, not an LRU
+	}
+	w.checked[tip] = problems
+	w.mu.Unlock()
+	return problems, nil
+}
+
+// maxChecked bounds the proposal heads whose validation is remembered.
+const maxChecked = 512
 
 // describe fills in the commits of a proposal from tip back to base and the
 // files it changes.

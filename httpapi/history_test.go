@@ -139,6 +139,25 @@ func TestProposals(t *testing.T) {
 	if code != 200 || strings.Contains(string(body), made.Branch) || !strings.Contains(string(body), "gitflags/broken") {
 		t.Errorf("after the merge: %d %s", code, body)
 	}
+	// A proposal squash-merged (a new commit with its change, not its
+	// commits) is no longer open either.
+	code, body = f.do(t, http.MethodPost, "/api/experiments/environments/prd_Vn4sT8wQ1zLk6PjH9rXc/update-flag-v1/", adminToken,
+		[]byte(`{"feature": {"name": "api_rate_limit"}, "enabled": true, "value": {"type": "integer", "value": "777"}}`), nil)
+	var squashed struct{ Branch string }
+	if json.Unmarshal(body, &squashed); code != http.StatusAccepted || squashed.Branch == "" {
+		t.Fatalf("second proposal: %d %s", code, body)
+	}
+	code, body = f.do(t, http.MethodGet, "/api/v1/proposals", adminToken, nil, nil)
+	if code != 200 || !strings.Contains(string(body), squashed.Branch) {
+		t.Fatalf("the second proposal is not listed: %d %s", code, body)
+	}
+	f.git(t, "-c", "user.name=T", "-c", "user.email=t@example.com", "merge", "-q", "--squash", squashed.Branch)
+	f.git(t, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "squashed")
+	f.waitServed(t, f.git(t, "rev-parse", "HEAD"))
+	code, body = f.do(t, http.MethodGet, "/api/v1/proposals", adminToken, nil, nil)
+	if code != 200 || strings.Contains(string(body), squashed.Branch) || !strings.Contains(string(body), "gitflags/broken") {
+		t.Errorf("after the squash merge: %d %s", code, body)
+	}
 	if code, _ := f.do(t, http.MethodGet, "/api/v1/proposals", "", nil, nil); code != 401 {
 		t.Errorf("proposals without a token: %d", code)
 	}

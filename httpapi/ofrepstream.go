@@ -110,10 +110,11 @@ func (s *Server) ofrepStream(w http.ResponseWriter, r *http.Request, _ httproute
 		return
 	}
 	envKey := es.Key()
-	c, sub := s.startStream(w, r, envKey, fail)
+	c, sub := s.startStream(w, r, key, envKey, fail)
 	if c == nil {
 		return
 	}
+	defer s.ws.keys.release(key)
 	valid := func(st *state) *envState {
 		es, _ := st.Lookup(key)
 		if es == nil || es.Key() != envKey {

@@ -73,10 +73,12 @@ type Options struct {
 	// The websocket stream (wsstream.go) also uses StreamKeepAlive (its
 	// heartbeat) and StreamWriteTimeout. WebsocketOrigins are the origin
 	// host patterns browsers may connect from (path.Match; empty: any, as
-	// the SDK API's CORS); WebsocketMaxPerKey bounds the connections per
-	// environment key (20,000).
-	WebsocketOrigins   []string
-	WebsocketMaxPerKey int
+	// the SDK API's CORS).
+	WebsocketOrigins []string
+	// StreamsPerKey bounds the streaming connections open at once with one
+	// key: websockets, Flagsmith SSE and OFREP event streams together
+	// (0: 5,000). Past it a new stream gets 429 with Retry-After.
+	StreamsPerKey int
 }
 
 // New returns a Server with nothing published yet: it answers 503 until the

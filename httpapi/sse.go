@@ -67,10 +67,14 @@ func (s *Server) streamRetry() time.Duration {
 	return defaultStreamRetry
 }
 
-// CloseStreams ends every event stream and refuses new ones (503). Call it
-// before http.Server.Shutdown, which does not wait for long-lived
-// responses to end by themselves.
-func (s *Server) CloseStreams() { s.hub.Close() }
+// CloseStreams ends every event stream and websocket (1001, going away)
+// and refuses new ones (503). Call it before http.Server.Shutdown, which
+// does not wait for long-lived responses to end by themselves; then
+// WaitStreams for the websockets.
+func (s *Server) CloseStreams() {
+	s.hub.Close()
+	s.ws.shutdown()
+}
 
 // epochSeconds formats t as X-Flagsmith-Document-Updated-At does (see
 // Publish).
@@ -104,10 +108,21 @@ func (c *sseConn) send(b []byte) error {
 	return c.rc.Flush()
 }
 
-// startStream moves the request's connection into the streaming class and
-// subscribes to environment env. On failure it writes a 503 with
-// Retry-After through fail and returns nil.
-func (s *Server) startStream(w http.ResponseWriter, r *http.Request, env string, fail func(status int, detail string)) (*sseConn, *stream.Subscription) {
+// startStream counts the stream against key's cap (Options.StreamsPerKey),
+// moves the request's connection into the streaming class and subscribes
+// to environment env. On failure it writes a 429 or 503 with Retry-After
+// through fail and returns nil. Once it returned a connection, the caller
+// releases the key (s.ws.keys.release) when the stream ends.
+func (s *Server) startStream(w http.ResponseWriter, r *http.Request, key, env string, fail func(status int, detail string)) (*sseConn, *stream.Subscription) {
+	if !s.acquireStreamKey(w, key, fail) {
+		return nil, nil
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.ws.keys.release(key)
+		}
+	}()
 	if err := connlimit.Stream(r.Context()); err != nil {
 		w.Header().Set("Retry-After", "5")
 		fail(http.StatusServiceUnavailable, "too many streaming connections; retry later")
@@ -127,6 +142,7 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request, env string,
 		fail(http.StatusInternalServerError, "cannot start the stream")
 		return nil, nil
 	}
+	ok = true
 	h := w.Header()
 	h["Content-Type"] = hdrEventStream
 	h["Cache-Control"] = hdrNoCache
@@ -206,10 +222,11 @@ func (s *Server) flagsmithStream(w http.ResponseWriter, r *http.Request, p httpr
 		return
 	}
 	envKey := es.Key()
-	c, sub := s.startStream(w, r, envKey, fail)
+	c, sub := s.startStream(w, r, key, envKey, fail)
 	if c == nil {
 		return
 	}
+	defer s.ws.keys.release(key)
 	// Subscribed first, then read: a revision published in between is
 	// either in this state or notified.
 	st = s.current.Load()

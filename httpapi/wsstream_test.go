@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -481,7 +483,7 @@ func TestWSBadInput(t *testing.T) {
 // TestWSRefused: a missing or wrong key is a 401 before the upgrade; past
 // the per-key limit a 429.
 func TestWSRefused(t *testing.T) {
-	f := newWSFixture(t, Options{WebsocketMaxPerKey: 1})
+	f := newWSFixture(t, Options{StreamsPerKey: 1})
 	for _, key := range []string{"", "nope", "ser.nope", "?key=nope"} {
 		_, resp, err := dialWSRaw(f.url, key)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
@@ -563,4 +565,237 @@ func TestWSStuckClientDropped(t *testing.T) {
 	eventually(t, "the stuck client is dropped", func() bool { return fan.Contexts() == 1 && f.s.ws.connections(prodKey) == 1 })
 	f.commit(setValue(t, "production", "api_rate_limit", 3))
 	checkChanges(t, reader.next(), f.rev(), map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(3)}}, nil)
+}
+
+// TestWSSharedMessages: subscribers with distinct contexts receive the same
+// bytes for the same change, and those bytes are what encoding/json writes
+// for each one's message (the encoding per subscriber before messages were
+// shared).
+func TestWSSharedMessages(t *testing.T) {
+	f := newWSFixture(t, Options{})
+	var clients []*wsClient
+	for i, sub := range []struct {
+		key, id string
+		traits  map[string]any
+	}{{prodKey, "a", map[string]any{"plan": "pro"}}, {prodKey, "b", nil}, {prodKey, "", nil}, {"?key=" + prodKey, "c", map[string]any{"n": 3}}} {
+		c := dialWS(t, f.url, sub.key)
+		c.subscribe(sub.id, sub.traits, "")
+		if m := c.next(); m.Type != "flags" {
+			t.Fatalf("client %d: first message %+v", i, m)
+		}
+		clients = append(clients, c)
+	}
+	f.commit(setValue(t, "production", "api_rate_limit", 4242))
+	var first []byte
+	for i, c := range clients {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, data, err := c.c.Read(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m wsChangesMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		old, err := json.Marshal(m) // as the stream encoded each message before
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, old) || m.Type != "changes" || len(m.Changed) != 1 || m.Revision != f.rev() {
+			t.Fatalf("client %d got %s\nencoding/json writes %s", i, data, old)
+		}
+		if i == 0 {
+			first = data
+		} else if !bytes.Equal(data, first) {
+			t.Errorf("client %d got %s, client 0 %s", i, data, first)
+		}
+	}
+}
+
+// TestWSClientTraitsTurnedOff: a revision that turns allow_client_traits
+// off re-evaluates a client-key subscriber without the traits it sent (as
+// the SDK API answers for a new request) and refuses new ones; turned on
+// again, they apply again.
+func TestWSClientTraitsTurnedOff(t *testing.T) {
+	f := newWSFixture(t, Options{})
+	pro := map[string]any{"plan": "pro", "lifetime_value": 5000}
+	c := dialWS(t, f.url, prodKey)
+	c.subscribe("u7", pro, "")
+	state := c.next().Flags
+	if !sameFlags(state, f.identify(prodKey, "u7", pro)) || state["max_cart_items"].Value != float64(200) {
+		t.Fatalf("full state %v, want the flags of the traits sent", state)
+	}
+	allow := func(v bool) func(memRepo) {
+		return func(r memRepo) {
+			r.edit(t, "environments/production/environment.json", func(d map[string]any) { d["allow_client_traits"] = v })
+		}
+	}
+	applyMsg := func(m wsMsg) {
+		t.Helper()
+		if m.Type != "changes" {
+			t.Fatalf("message %+v, want changes", m)
+		}
+		for k, v := range m.Changed {
+			state[k] = v
+		}
+		for _, k := range m.Removed {
+			delete(state, k)
+		}
+	}
+	f.commit(allow(false))
+	applyMsg(c.next())
+	// The SDK API now ignores the sent traits: the same flags.
+	if want := f.identify(prodKey, "u7", pro); !sameFlags(state, want) || state["max_cart_items"].Value == float64(200) {
+		t.Fatalf("after allow_client_traits false: %v\nwant (SDK API) %v", state, want)
+	}
+	c.send(map[string]any{"type": "traits", "traits": map[string]any{"plan": "free"}})
+	if m := c.next(); m.Type != "error" || m.Message != errClientTraits {
+		t.Fatalf("traits message with client traits off: %+v", m)
+	}
+	f.commit(allow(true))
+	applyMsg(c.next())
+	if want := f.identify(prodKey, "u7", pro); !sameFlags(state, want) || state["max_cart_items"].Value != float64(200) {
+		t.Fatalf("after allow_client_traits true: %v\nwant %v", state, want)
+	}
+}
+
+// TestStreamsPerKey: websockets, Flagsmith SSE and OFREP event streams
+// with one key count together against Options.StreamsPerKey; past it
+// each answers 429 with Retry-After and a reason in its error shape; a
+// closed stream frees its place; another key is counted apart.
+func TestStreamsPerKey(t *testing.T) {
+	f := newWSFixture(t, Options{StreamsPerKey: 2})
+	sse := openSSE(t, f.url+"/sse/environments/"+prodKey+"/stream")
+	if sse.resp.StatusCode != 200 {
+		t.Fatalf("first stream: %d", sse.resp.StatusCode)
+	}
+	sse.next(t)
+	ws := dialWS(t, f.url, prodKey)
+	ws.subscribe("", nil, "")
+	ws.next()
+	for _, path := range []string{"/sse/environments/" + prodKey + "/stream", "/ofrep/v1/event-stream?key=" + prodKey} {
+		resp, body := send(t, "GET", f.url+path, "")
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "too many stream connections with this key (at most 2 at once)") {
+			t.Errorf("%s past the cap: status %d Retry-After %q %s", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+		checkErrorShape(t, path, path, resp, body)
+	}
+	if _, resp, err := dialWSRaw(f.url, prodKey); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("websocket past the cap: %v, %v, want 429", err, resp)
+	}
+	if o := openSSE(t, f.url+"/ofrep/v1/event-stream?key="+stagingKey); o.resp.StatusCode != 200 {
+		t.Errorf("another key: %d", o.resp.StatusCode)
+	}
+	sse.close()
+	eventually(t, "the closed stream frees its place", func() bool { return f.s.ws.connections(prodKey) == 1 })
+	if o := openSSE(t, f.url+"/ofrep/v1/event-stream?key="+prodKey); o.resp.StatusCode != 200 {
+		t.Errorf("after one closed: %d", o.resp.StatusCode)
+	}
+	ws.c.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "the closed websocket frees its place", func() bool { return f.s.ws.connections(prodKey) == 1 })
+}
+
+// TestWSOrigins: with Options.WebsocketOrigins, a browser's Origin must
+// match a pattern or be the server's own host (403 otherwise); clients that
+// send no Origin are not browsers and are let in.
+func TestWSOrigins(t *testing.T) {
+	f := newWSFixture(t, Options{WebsocketOrigins: []string{"app.example.com", "*.acme.test"}})
+	dial := func(origin string) (int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h := http.Header{"X-Environment-Key": {prodKey}}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := websocket.Dial(ctx, wsURL(f.url), &websocket.DialOptions{HTTPHeader: h})
+		if err == nil {
+			c.CloseNow()
+			return http.StatusSwitchingProtocols, nil
+		}
+		if resp == nil {
+			return 0, err
+		}
+		return resp.StatusCode, err
+	}
+	for origin, want := range map[string]int{
+		"https://app.example.com":  http.StatusSwitchingProtocols,
+		"https://eu.acme.test":     http.StatusSwitchingProtocols,
+		f.url:                      http.StatusSwitchingProtocols,
+		"":                         http.StatusSwitchingProtocols,
+		"https://evil.example.com": http.StatusForbidden,
+		"https://acme.test.evil":   http.StatusForbidden,
+	} {
+		if got, err := dial(origin); got != want {
+			t.Errorf("Origin %q: %d (%v), want %d", origin, got, err, want)
+		}
+	}
+}
+
+// TestWSBurstAndVanish: many connections at once, of which some vanish
+// before or while the server writes, some subscribe and never read, and
+// some send garbage: the others get their change; every connection's
+// goroutines end and its place is given back.
+func TestWSBurstAndVanish(t *testing.T) {
+	f := newWSFixture(t, Options{StreamWriteTimeout: 200 * time.Millisecond})
+	const n = 200
+	addr := strings.TrimPrefix(f.url, "http://")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var readers []*rawWS
+	var idlers []net.Conn
+	for i := range n {
+		wg.Go(func() {
+			switch i % 4 {
+			case 0, 1: // reads
+				r, err := dialRawWS(addr, prodKey, fmt.Sprintf("burst-%d", i), map[string]any{"i": i})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				readers = append(readers, r)
+				mu.Unlock()
+			case 2: // vanishes right after subscribing, before reading anything
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				payload := fmt.Sprintf(`{"type":"subscribe","version":1,"identifier":"gone-%d"}`, i)
+				_, _ = io.WriteString(c, "GET "+wsStreamPath+" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Environment-Key: "+prodKey+"\r\n\r\n"+string(clientFrame([]byte(payload))))
+				if i%8 == 2 {
+					_ = c.(*net.TCPConn).SetLinger(0) // a reset
+				}
+				c.Close()
+			case 3: // garbage after the upgrade, then never reads
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.WriteString(c, "GET "+wsStreamPath+" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Environment-Key: "+prodKey+"\r\n\r\n\xff\xfe garbage")
+				mu.Lock()
+				idlers = append(idlers, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	f.commit(setValue(t, "production", "api_rate_limit", 31337))
+	for _, r := range readers {
+		_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, msg, err := r.read(); err != nil || !strings.Contains(string(msg), `"api_rate_limit":{"enabled":true,"value":31337}`) {
+			t.Fatalf("a reader got %s (%v)", msg, err)
+		}
+	}
+	for _, r := range readers {
+		r.c.Close()
+	}
+	for _, c := range idlers {
+		c.Close()
+	}
+	eventually(t, "every connection ended", func() bool {
+		return f.s.ws.connections(prodKey) == 0 && f.s.Fanout().Contexts() == 0 && f.s.ws.active.Load() == 0
+	})
 }

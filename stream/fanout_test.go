@@ -127,7 +127,7 @@ func idle(t *testing.T, s *Sub) {
 // is still due gets the newest full state.
 func TestCoalesce(t *testing.T) {
 	p, r, _ := newPublisher(t)
-	a, err := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "")
+	a, err := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestCoalesce(t *testing.T) {
 	if m := take(t, a); m.Full == nil || m.Revision != "rev1" || fmt.Sprint(m.Full["max_cart_items"].Value) != "50" {
 		t.Fatalf("first message %+v", m)
 	}
-	b, _ := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "")
+	b, _ := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "", nil)
 	defer b.Close()
 	for _, v := range []int{7, 8, 9} {
 		r.setValue(t, "production", "max_cart_items", v)
@@ -159,7 +159,7 @@ func TestCoalesce(t *testing.T) {
 // nothing for production subscribers and sends them nothing.
 func TestOnlyChangedEnvironment(t *testing.T) {
 	p, r, _ := newPublisher(t)
-	s, _ := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "")
+	s, _ := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "", nil)
 	defer s.Close()
 	take(t, s)
 	before := p.f.Evaluations()
@@ -182,7 +182,7 @@ func TestOnlyChangedEnvironment(t *testing.T) {
 // end message.
 func TestEndOnEnvironmentRemoved(t *testing.T) {
 	p, r, _ := newPublisher(t)
-	s, _ := p.f.Subscribe(context.Background(), Context{Env: "staging"}, "")
+	s, _ := p.f.Subscribe(context.Background(), Context{Env: "staging"}, "", nil)
 	defer s.Close()
 	take(t, s)
 	for path := range r {
@@ -194,7 +194,7 @@ func TestEndOnEnvironmentRemoved(t *testing.T) {
 	if m := take(t, s); m.End == "" {
 		t.Fatalf("message %+v, want the end", m)
 	}
-	if _, err := p.f.Subscribe(context.Background(), Context{Env: "staging"}, ""); err != ErrUnknownEnvironment {
+	if _, err := p.f.Subscribe(context.Background(), Context{Env: "staging"}, "", nil); err != ErrUnknownEnvironment {
 		t.Errorf("subscribe to a removed environment: %v", err)
 	}
 }
@@ -203,7 +203,7 @@ func TestEndOnEnvironmentRemoved(t *testing.T) {
 func TestSubscribeAfterClose(t *testing.T) {
 	p, _, hub := newPublisher(t)
 	hub.Close()
-	if _, err := p.f.Subscribe(context.Background(), Context{Env: "production"}, ""); err != ErrClosed {
+	if _, err := p.f.Subscribe(context.Background(), Context{Env: "production"}, "", nil); err != ErrClosed {
 		t.Errorf("Subscribe after the hub closed: %v", err)
 	}
 }
@@ -227,7 +227,7 @@ func BenchmarkFanout(b *testing.B) {
 			p.f.Publish(revA)
 			subs := make([]*Sub, n)
 			for i := range subs {
-				s, err := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: fmt.Sprintf("user-%d", i), Traits: map[string]any{"plan": "pro", "n": int64(i)}}, "")
+				s, err := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: fmt.Sprintf("user-%d", i), Traits: map[string]any{"plan": "pro", "n": int64(i)}}, "", nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -51,7 +51,7 @@ func TestTraitChangesRaceSubscribes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 50 {
-				s, err := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "")
+				s, err := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "", nil)
 				if err != nil {
 					t.Error(err)
 					return

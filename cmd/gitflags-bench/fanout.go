@@ -273,7 +273,13 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	maxStream := o.subscribers + 64
-	srvArgs := append([]string{"--repo", repo, "--tokens", tokensFile, "--max-stream-connections", strconv.Itoa(maxStream)}, o.serverArgs...)
+	srvArgs := []string{"--repo", repo, "--tokens", tokensFile, "--max-stream-connections", strconv.Itoa(maxStream)}
+	if serverHasFlag(o.serverBin, "max-streams-per-key") {
+		// Every subscriber uses one key: its cap is raised with the streams'
+		// (a server built before the flag had no default cap this low).
+		srvArgs = append(srvArgs, "--max-streams-per-key", strconv.Itoa(maxStream))
+	}
+	srvArgs = append(srvArgs, o.serverArgs...)
 	srv, err := spawnWriteServer(ctx, &writesOptions{serverBin: o.serverBin, serverProcs: o.serverProcs, readyTimeout: o.readyTimeout}, filepath.Join(work, "server"), srvArgs)
 	if err != nil {
 		return err
@@ -697,6 +703,16 @@ func printFanout(w io.Writer, r *fanoutReport) {
 			fmt.Fprintln(w, "  "+f)
 		}
 	}
+}
+
+// serverHasFlag reports whether gitflags serve --help (bin, or gitflags in
+// PATH) lists --name.
+func serverHasFlag(bin, name string) bool {
+	if bin == "" {
+		bin = "gitflags"
+	}
+	out, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
+	return bytes.Contains(out, []byte("-"+name+" "))
 }
 
 // envClientKey reads an environment's client key at HEAD and refuses one

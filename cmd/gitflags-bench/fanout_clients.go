@@ -30,8 +30,13 @@ type wireMsg struct {
 }
 
 // gotMsg is one message a subscriber received, reduced to what the checks
-// need.
+// need. The read loop keeps the raw message and its time; it is decoded
+// when the checks ask for it (decode), so that reading costs the tool as
+// little as possible: with thousands of subscribers, its time per message
+// would otherwise add to the latencies it measures.
 type gotMsg struct {
+	raw      []byte
+	decoded  bool
 	typ      string
 	revision string
 	value    string // the watched flag's value (compact JSON), "" when absent
@@ -39,6 +44,62 @@ type gotMsg struct {
 	removed  []string
 	message  string
 	at       time.Time
+}
+
+// decode fills in the fields from raw.
+func (g *gotMsg) decode(watch string) {
+	if g.decoded || g.raw == nil { // nil: made decoded (tests)
+		return
+	}
+	g.decoded = true
+	var m wireMsg
+	if err := json.Unmarshal(g.raw, &m); err != nil {
+		g.typ = "invalid JSON"
+		g.message = string(g.raw)
+		return
+	}
+	g.typ, g.revision, g.removed, g.message = m.Type, m.Revision, m.Removed, m.Message
+	set := m.Changed
+	if m.Type == "flags" {
+		set = m.Flags
+	}
+	for name, raw := range set {
+		if name == watch {
+			g.value = flagValue(raw)
+		} else {
+			g.others = append(g.others, name)
+		}
+	}
+}
+
+var (
+	heartbeatMsg = []byte(`{"type":"heartbeat"}`)
+	changesMsg   = []byte(`{"type":"changes",`)
+)
+
+// quickValue finds, without decoding, the value of flag watch in a
+// changes message written compactly ({"type":"changes",...,"watch":{...,"value":V...}); ok is
+// false when it cannot tell (the message is then decoded).
+func quickValue(data []byte, watch string) (value string, ok bool) {
+	if !bytes.HasPrefix(data, changesMsg) {
+		return "", false
+	}
+	i := bytes.Index(data, []byte(`"`+watch+`":{`))
+	if i < 0 {
+		return "", true // not in this message
+	}
+	rest := data[i+len(watch)+4:]
+	end := bytes.IndexByte(rest, '}')
+	j := bytes.Index(rest, []byte(`"value":`))
+	if end < 0 || j < 0 || j > end {
+		return "", false
+	}
+	rest = rest[j+len(`"value":`):]
+	k := bytes.IndexAny(rest, ",}")
+	if k <= 0 || bytes.ContainsAny(rest[:k], " \t\n\"") {
+		return "", false
+	}
+	return string(rest[:k]), true
 }
 
 // awaited is the change the driver waits for: every subscriber of a set
@@ -134,29 +195,25 @@ func (s *subscriber) readLoop(ctx context.Context, ready func(), cur *atomic.Poi
 			}
 			return
 		}
-		var m wireMsg
-		g := gotMsg{at: at}
-		if err := json.Unmarshal(data, &m); err != nil {
-			g.typ = "invalid JSON"
-			g.message = string(data)
-		} else {
-			g.typ, g.revision, g.removed, g.message = m.Type, m.Revision, m.Removed, m.Message
-			set := m.Changed
-			if m.Type == "flags" {
-				set = m.Flags
-			}
-			for name, raw := range set {
-				if name == s.watch {
-					g.value = flagValue(raw)
-				} else {
-					g.others = append(g.others, name)
-				}
+		g := gotMsg{raw: data, at: at}
+		heartbeat := bytes.Equal(data, heartbeatMsg)
+		if heartbeat {
+			g.typ, g.decoded = "heartbeat", true
+		}
+		value, quick := "", false
+		if !heartbeat && !first {
+			value, quick = quickValue(data, s.watch)
+		}
+		if !heartbeat && !quick {
+			g.decode(s.watch)
+			if g.typ == "changes" {
+				value = g.value
 			}
 		}
 		s.mu.Lock()
 		s.msgs = append(s.msgs, g)
 		var count *awaited
-		if a := cur.Load(); a != nil && g.typ == "changes" && g.value == a.value && !s.hits[a] {
+		if a := cur.Load(); a != nil && value != "" && value == a.value && !s.hits[a] {
 			s.hits[a] = true
 			count = a
 		}
@@ -164,7 +221,7 @@ func (s *subscriber) readLoop(ctx context.Context, ready func(), cur *atomic.Poi
 		if count != nil {
 			count.hit()
 		}
-		if first && g.typ != "heartbeat" {
+		if first && !heartbeat {
 			first = false
 			ready()
 		}
@@ -190,10 +247,14 @@ func flagValue(raw json.RawMessage) string {
 	return b.String()
 }
 
-// snapshot returns the messages received so far and the read error.
+// snapshot returns the messages received so far, decoded, and the read
+// error.
 func (s *subscriber) snapshot() ([]gotMsg, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for i := range s.msgs {
+		s.msgs[i].decode(s.watch)
+	}
 	return append([]gotMsg(nil), s.msgs...), s.err
 }
 

@@ -122,3 +122,25 @@ func TestCheckSubscriber(t *testing.T) {
 		}
 	}
 }
+
+// TestQuickValue: the read loop's look at a changes message without
+// decoding it finds the watched value, says when the flag is not there,
+// and gives up (the message is decoded) on what it cannot tell.
+func TestQuickValue(t *testing.T) {
+	for _, c := range []struct {
+		in, value string
+		ok        bool
+	}{
+		{`{"type":"changes","revision":"a","changed":{"api_rate_limit":{"enabled":true,"value":700001}},"removed":[]}`, "700001", true},
+		{`{"type":"changes","revision":"a","changed":{"api_rate_limit":{"enabled":false,"value":null,"variant":"v"}},"removed":[]}`, "null", true},
+		{`{"type":"changes","revision":"a","changed":{"other":{"enabled":true,"value":1}},"removed":[]}`, "", true},
+		{`{"type":"changes","revision":"a","changed":{"api_rate_limit":{"enabled":true,"value":"text"}},"removed":[]}`, "", false},
+		{`{"type":"changes","revision":"a","changed":{"api_rate_limit":{"enabled":true}},"removed":[]}`, "", false},
+		{`{"type":"flags","version":1,"revision":"a","flags":{"api_rate_limit":{"enabled":true,"value":1}}}`, "", false},
+		{`{ "type": "changes" }`, "", false},
+	} {
+		if v, ok := quickValue([]byte(c.in), "api_rate_limit"); v != c.value || ok != c.ok {
+			t.Errorf("%s: %q %v, want %q %v", c.in, v, ok, c.value, c.ok)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -68,8 +69,10 @@ type serveConfig struct {
 	SSHKey          string
 	SSHKnownHosts   string
 	SSHPassphrase   string
-	MaxConns        int // request/response connections; 0: derived from the open-file limit
-	MaxStreams      int // streaming connections; 0: likewise
+	MaxConns        int    // request/response connections; 0: derived from the open-file limit
+	MaxStreams      int    // streaming connections; 0: likewise
+	StreamsPerKey   int    // streaming connections per environment key; 0: httpapi's default
+	WSOrigins       string // comma-separated origin host patterns of the websocket stream; empty: any
 	OfflineWrites   bool
 	Tokens          string
 	PreviewBranches string             // comma-separated branch patterns
@@ -100,6 +103,8 @@ func serveFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.BoolVar(&cfg.OfflineWrites, "offline-writes", cfg.OfflineWrites, "with a remote --repo: when the remote cannot be reached, commit admin API writes locally, serve them and push them when it answers again; without it such a write fails with 503 (default false)")
 	fs.IntVar(&cfg.MaxConns, "max-connections", cfg.MaxConns, "most request/response `connections` held at once; at the cap the longest-idle one is closed for a new one (0: half of the open-file limit left after a reserve of 256, at most 8192)")
 	fs.IntVar(&cfg.MaxStreams, "max-stream-connections", cfg.MaxStreams, "most streaming `connections` (SSE, websockets) held at once, apart from --max-connections (0: the rest of the open-file limit, at most 100000)")
+	fs.IntVar(&cfg.StreamsPerKey, "max-streams-per-key", cfg.StreamsPerKey, "most streaming `connections` (websockets, SSE, OFREP event streams together) open at once with one environment key; past it 429 with Retry-After (0: 5000)")
+	fs.StringVar(&cfg.WSOrigins, "websocket-origins", cfg.WSOrigins, "comma-separated origin host `patterns` (path.Match, e.g. 'app.example.com,*.example.com'; with :// matched against scheme://host) browsers may open the websocket stream from; the server's own host is always allowed; empty: any origin, as the SDK API's CORS")
 	fs.StringVar(&cfg.PreviewBranches, "preview-branches", cfg.PreviewBranches, "comma-separated `patterns` of branches whose flags server keys with \"previews\": true may ask for (header X-Gitflags-Ref), e.g. 'gitflags/*' (one * matches any text, slashes included); admin API proposals are previewable whenever writes are on; a remote's matching branches are fetched with the served one (default none)")
 	fs.StringVar(&cfg.Tokens, "tokens", cfg.Tokens, "admin tokens `file` (JSON; SHA-256 hashes only, made by 'gitflags token create'; re-read when it changes)")
 }
@@ -170,6 +175,12 @@ func loadServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if cfg.MaxConns < 0 || cfg.MaxStreams < 0 {
 		return cfg, usageError("max-connections and max-stream-connections must be 0 (derived from the open-file limit) or more, not %d and %d", cfg.MaxConns, cfg.MaxStreams)
+	}
+	if cfg.StreamsPerKey < 0 {
+		return cfg, usageError("max-streams-per-key must be 0 (the default, 5000) or more, not %d", cfg.StreamsPerKey)
+	}
+	if _, err := websocketOrigins(cfg.WSOrigins); err != nil {
+		return cfg, usageError("websocket-origins: %v", err)
 	}
 	if cfg.Interval <= 0 {
 		return cfg, usageError("interval must be a positive duration such as 10s or 1m, not %s", cfg.Interval)
@@ -313,9 +324,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	lim := connectionLimits(cfg, log)
 	hooks := changehooks.New(changehooks.Options{Hooks: cfg.ChangeHooks, Log: log})
+	origins, _ := websocketOrigins(cfg.WSOrigins) // checked by loadServeConfig
 	srv := httpapi.New(httpapi.Options{
 		Log: log, Identities: store, Collectors: append(lim.Collectors(), hooks.Collectors()...),
 		Tokens: adminTokens, WebhookSecret: os.Getenv("GITFLAGS_WEBHOOK_SECRET"),
+		StreamsPerKey: cfg.StreamsPerKey, WebsocketOrigins: origins,
 	})
 	var served *flagrepo.Snapshot
 	if cloneErr != nil {
@@ -477,6 +490,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	<-errc
 	return nil
+}
+
+// websocketOrigins splits --websocket-origins into its patterns and checks
+// that each is a valid path.Match pattern.
+func websocketOrigins(list string) ([]string, error) {
+	var out []string
+	for p := range strings.SplitSeq(list, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("%q is not a valid pattern: %v", p, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // connectionLimits raises the open-file limit to its maximum and returns

@@ -176,15 +176,18 @@ func dialSubscriber(ctx context.Context, client *http.Client, wsURL, key string,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.readLoop(ctx, ready, cur)
+		s.readLoop(ready, cur)
 	}()
 	return nil
 }
 
-func (s *subscriber) readLoop(ctx context.Context, ready func(), cur *atomic.Pointer[awaited]) {
+func (s *subscriber) readLoop(ready func(), cur *atomic.Pointer[awaited]) {
 	first := true
 	for {
-		_, data, err := s.conn.Read(ctx)
+		// Not ctx: coder/websocket arms a context.AfterFunc for every frame
+		// read with a context that can end, which the tool would pay per
+		// message. The driver ends the reads by closing the connections.
+		_, data, err := s.conn.Read(context.Background())
 		at := time.Now()
 		if err != nil {
 			s.mu.Lock()

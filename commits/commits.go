@@ -76,6 +76,12 @@ type Options struct {
 	// is committed in the clone, served, and pushed later (offline.go).
 	// Without it such a write fails, wrapping gitstore.ErrRemoteUnavailable.
 	OfflineWrites bool
+	// Prepare, when set, is called with the snapshot of a write's commit
+	// once it validates, before the branch is moved or pushed: the server
+	// starts building what it will serve (httpapi.Server.Prepare) while Git
+	// works. It must not block; the snapshot may never be served (the
+	// branch moved meanwhile).
+	Prepare func(*flagrepo.Snapshot)
 }
 
 // Writer writes to one repository, one write at a time.
@@ -306,6 +312,9 @@ func (w *Writer) attempt(ctx context.Context, req Request, served *flagrepo.Snap
 	if req.Propose {
 		res.Branch, res.URL, err = w.propose(ctx, req.Proposal, commit)
 		return res, nil, err
+	}
+	if w.opts.Prepare != nil {
+		w.opts.Prepare(snap)
 	}
 	if w.opts.Remote {
 		var err error

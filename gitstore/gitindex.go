@@ -135,7 +135,7 @@ func (x *gitIndex) replace(remove map[string]bool, added []newIndexEntry, spare 
 	copy(out, x.data[:8])
 	binary.BigEndian.PutUint32(out[8:], 0)
 	y := &gitIndex{version: x.version, entries: entries}
-	put := func(e newIndexEntry) {
+	put := func(e *newIndexEntry) {
 		start := len(out)
 		sec, nsec := uint32(e.mtime.Unix()), uint32(e.mtime.Nanosecond())
 		for _, v := range []uint32{sec, nsec, sec, nsec, 0, 0, uint32(e.mode), 0, 0, uint32(e.size)} {
@@ -147,39 +147,61 @@ func (x *gitIndex) replace(remove map[string]bool, added []newIndexEntry, spare 
 		out = append(out, make([]byte, (len(out)-start+8)&^7-(len(out)-start))...)
 		y.entries = append(y.entries, indexEntry{name: e.name, start: start, end: len(out), mode: e.mode, hash: e.hash})
 	}
-	// Unchanged entries are copied a run at a time: x.entries[run:i] are
-	// kept and not copied yet.
-	run := 0
-	flush := func(i int) {
-		if run == i {
+	// copyRun copies the entries [from, to) of x unchanged, in one piece.
+	copyRun := func(from, to int) {
+		if from >= to {
 			return
 		}
-		from := x.entries[run].start
-		shift := len(out) - from
-		out = append(out, x.data[from:x.entries[i-1].end]...)
-		for _, e := range x.entries[run:i] {
+		first := x.entries[from].start
+		shift := len(out) - first
+		out = append(out, x.data[first:x.entries[to-1].end]...)
+		for _, e := range x.entries[from:to] {
 			e.start += shift
 			e.end += shift
 			y.entries = append(y.entries, e)
 		}
 	}
-	for i, e := range x.entries {
-		if len(added) > 0 && added[0].name < e.name || remove[e.name] {
-			flush(i)
-			run = i
-		}
-		for len(added) > 0 && added[0].name < e.name {
-			put(added[0])
-			added = added[1:]
-		}
-		if remove[e.name] {
-			run = i + 1
+	// The edits, in entry order: an added entry goes before the first
+	// entry whose name is not smaller; a removed one is skipped. Finding
+	// them by binary search leaves the copy free of string comparisons.
+	type edit struct {
+		at  int // entry index
+		add int // index in added, or -1 to remove entry at
+	}
+	var edits []edit
+	for name := range remove {
+		i, _ := slices.BinarySearchFunc(x.entries, name, func(e indexEntry, p string) int { return strings.Compare(e.name, p) })
+		for ; i < len(x.entries) && x.entries[i].name == name; i++ {
+			edits = append(edits, edit{at: i, add: -1})
 		}
 	}
-	flush(len(x.entries))
-	for _, e := range added {
-		put(e)
+	for k := range added {
+		i, _ := slices.BinarySearchFunc(x.entries, added[k].name, func(e indexEntry, p string) int { return strings.Compare(e.name, p) })
+		edits = append(edits, edit{at: i, add: k})
 	}
+	slices.SortFunc(edits, func(a, b edit) int {
+		if a.at != b.at {
+			return a.at - b.at
+		}
+		if (a.add < 0) != (b.add < 0) { // adds go before the entry they precede
+			if a.add < 0 {
+				return 1
+			}
+			return -1
+		}
+		return a.add - b.add
+	})
+	next := 0 // the first entry of x not copied or skipped yet
+	for _, ed := range edits {
+		copyRun(next, ed.at)
+		next = max(next, ed.at)
+		if ed.add >= 0 {
+			put(&added[ed.add])
+		} else {
+			next = ed.at + 1
+		}
+	}
+	copyRun(next, len(x.entries))
 	y.end = len(out)
 	binary.BigEndian.PutUint32(out[8:], uint32(len(y.entries)))
 	sum := sha1.Sum(out)

@@ -210,6 +210,9 @@ func TestPublishIncremental(t *testing.T) {
 			t.Fatalf("%s: %v", step.name, err)
 		}
 		first := incremental.current.Load() == nil
+		if i%2 == 1 { // every other step as the write path does it: prepared, then published
+			incremental.Prepare(snap)
+		}
 		if err := incremental.Publish(snap); err != nil {
 			t.Fatalf("%s: publish: %v", step.name, err)
 		}
@@ -309,4 +312,59 @@ func documentBody(d *served.Document) []byte {
 	b.Grow(d.Size())
 	_, _ = d.WriteTo(&b)
 	return b.Bytes()
+}
+
+// TestPrepare: Publish swaps in the state Prepare built for the same
+// snapshot against the state still served, and builds afresh otherwise (a
+// publish in between, or another snapshot).
+func TestPrepare(t *testing.T) {
+	dir := t.TempDir()
+	if err := repogen.Write(filepath.Join(dir, "repo"), repogen.Small()); err != nil {
+		t.Fatal(err)
+	}
+	repo := readMemRepo(t, filepath.Join(dir, "repo"))
+	var prev *flagrepo.Snapshot
+	next := func(i int) *flagrepo.Snapshot {
+		repo.edit(t, "environments/production/features/"+repogen.FeatureKey(2)+".json", func(d map[string]any) { d["value"] = fmt.Sprint("v", i) })
+		snap, err := flagrepo.Load(flagrepo.Revision{SHA: fmt.Sprintf("%040d", i), Time: time.Unix(int64(1e9+i), 0)}, repo.files(), prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = snap
+		return snap
+	}
+	s := New(Options{Log: ofrepQuietLog})
+	if err := s.Publish(next(1)); err != nil {
+		t.Fatal(err)
+	}
+
+	a := next(2)
+	s.Prepare(a)
+	p := s.prepared.Load()
+	<-p.done
+	if err := s.Publish(a); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.current.Load().State; got != p.state || p.err != nil {
+		t.Errorf("the prepared state was not the one published (%v)", p.err)
+	}
+
+	// Prepared, then another snapshot published first: built again.
+	b, c := next(3), next(4)
+	s.Prepare(c)
+	p = s.prepared.Load()
+	<-p.done
+	if err := s.Publish(b); err != nil {
+		t.Fatal(err)
+	}
+	if s.prepared.Load() != nil {
+		t.Error("a publish of another snapshot kept the preparation")
+	}
+	if err := s.Publish(c); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.current.Load().State; got == p.state || got.Snapshot() != c {
+		t.Error("a state prepared against an older state was published")
+	}
+	s.CloseStreams()
 }

@@ -37,6 +37,8 @@ type Server struct {
 	sync       atomic.Pointer[followerBox]    // see AttachSync
 	writer     atomic.Pointer[commits.Writer] // see AttachWriter
 	previews   atomic.Pointer[previews.Set]   // see AttachPreviews
+	prepared   atomic.Pointer[preparedState]  // see Prepare
+	preparing  sync.WaitGroup                 // Prepare's builds running
 	history    atomic.Pointer[history.Index]  // see AttachHistory
 	current    atomic.Pointer[state]
 	publishing sync.Mutex // serialises Publish, which updates caches shared with the previous state

@@ -74,6 +74,7 @@ func (s *Server) streamRetry() time.Duration {
 func (s *Server) CloseStreams() {
 	s.hub.Close()
 	s.ws.shutdown()
+	s.preparing.Wait() // Prepare's builds (publish.go) take milliseconds
 }
 
 // epochSeconds formats t as X-Flagsmith-Document-Updated-At does (see

@@ -383,7 +383,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !cfg.WatchWorktree {
 		writer, err = commits.New(commits.Options{
 			Repo: repo, Sync: sy, Branch: cfg.Branch, Remote: remote, Auth: auth,
-			Committer: serverCommitter(), OfflineWrites: cfg.OfflineWrites,
+			Committer: serverCommitter(), OfflineWrites: cfg.OfflineWrites, Prepare: srv.Prepare,
 		})
 		if err != nil {
 			log.Warn("admin API writes are off", "error", err)

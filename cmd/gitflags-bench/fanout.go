@@ -352,7 +352,7 @@ type fanoutDriver struct {
 func (d *fanoutDriver) closeAll() {
 	for _, s := range append(slices.Clone(d.subs), d.probe) {
 		if s != nil && s.conn != nil {
-			s.conn.CloseNow()
+			s.conn.Close()
 		}
 	}
 }
@@ -365,7 +365,7 @@ func (d *fanoutDriver) connect(ctx context.Context, rep *fanoutReport, noopKey s
 	var probeReady sync.WaitGroup
 	probeReady.Add(1)
 	d.probe = &subscriber{id: -1, watch: o.noopFlag}
-	if err := dialSubscriber(ctx, d.client, ws, noopKey, d.probe, probeReady.Done, &d.probeAw, &d.readers); err != nil {
+	if err := dialSubscriber(ctx, ws, noopKey, d.probe, probeReady.Done, &d.probeAw, &d.readers); err != nil {
 		return fmt.Errorf("the probe on %s: %w", o.noopEnv, err)
 	}
 	probeReady.Wait()
@@ -399,7 +399,7 @@ func (d *fanoutDriver) connect(ctx context.Context, rep *fanoutReport, noopKey s
 		go func() {
 			defer dialers.Done()
 			for s := range jobs {
-				if err := dialSubscriber(ctx, d.client, ws, d.key, s, ready.Done, &d.cur, &d.readers); err != nil {
+				if err := dialSubscriber(ctx, ws, d.key, s, ready.Done, &d.cur, &d.readers); err != nil {
 					ready.Done()
 					select {
 					case errs <- err:

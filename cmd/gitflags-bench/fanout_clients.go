@@ -1,6 +1,6 @@
 package main
 
-// The subscribers of the fanout mode: one websocket each (coder/websocket),
+// The subscribers of the fanout mode: one websocket each (fanout_ws.go),
 // a read loop that stamps and records every message, and the bookkeeping
 // the driver waits on (fanout.go).
 
@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // wireMsg is a server -> client message of the stream (protocol v1).
@@ -131,7 +129,7 @@ type subscriber struct {
 	identifier string
 	traits     map[string]any
 	watch      string // the flag whose value is extracted
-	conn       *websocket.Conn
+	conn       *wsClient
 
 	mu   sync.Mutex
 	msgs []gotMsg
@@ -143,19 +141,13 @@ type subscriber struct {
 
 // dialSubscriber connects and subscribes; the read loop runs until the
 // connection ends.
-func dialSubscriber(ctx context.Context, client *http.Client, wsURL, key string, s *subscriber, ready func(), cur *atomic.Pointer[awaited], wg *sync.WaitGroup) error {
+func dialSubscriber(ctx context.Context, wsURL, key string, s *subscriber, ready func(), cur *atomic.Pointer[awaited], wg *sync.WaitGroup) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	h := http.Header{}
-	h.Set("X-Environment-Key", key)
-	c, resp, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPClient: client, HTTPHeader: h})
+	c, err := wsDial(dctx, wsURL, http.Header{"X-Environment-Key": {key}})
 	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("subscriber %d: dial: %v (HTTP %d)", s.id, err, resp.StatusCode)
-		}
 		return fmt.Errorf("subscriber %d: dial: %w", s.id, err)
 	}
-	c.SetReadLimit(4 << 20)
 	s.conn = c
 	sub := map[string]any{"type": "subscribe", "version": 1}
 	if s.identifier != "" {
@@ -168,8 +160,8 @@ func dialSubscriber(ctx context.Context, client *http.Client, wsURL, key string,
 	if err != nil {
 		return err
 	}
-	if err := c.Write(dctx, websocket.MessageText, data); err != nil {
-		c.CloseNow()
+	if err := c.WriteText(data); err != nil {
+		c.Close()
 		return fmt.Errorf("subscriber %d: subscribe: %w", s.id, err)
 	}
 	s.hits = map[*awaited]bool{}
@@ -184,10 +176,8 @@ func dialSubscriber(ctx context.Context, client *http.Client, wsURL, key string,
 func (s *subscriber) readLoop(ready func(), cur *atomic.Pointer[awaited]) {
 	first := true
 	for {
-		// Not ctx: coder/websocket arms a context.AfterFunc for every frame
-		// read with a context that can end, which the tool would pay per
-		// message. The driver ends the reads by closing the connections.
-		_, data, err := s.conn.Read(context.Background())
+		// The driver ends the reads by closing the connections.
+		data, err := s.conn.ReadMessage(4 << 20)
 		at := time.Now()
 		if err != nil {
 			s.mu.Lock()

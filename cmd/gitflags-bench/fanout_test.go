@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // runFanoutJSON runs the fanout mode for real (spawned server, websocket
@@ -142,5 +147,58 @@ func TestQuickValue(t *testing.T) {
 		if v, ok := quickValue([]byte(c.in), "api_rate_limit"); v != c.value || ok != c.ok {
 			t.Errorf("%s: %q %v, want %q %v", c.in, v, ok, c.value, c.ok)
 		}
+	}
+}
+
+// TestWSClient: the tool's websocket client against coder/websocket's
+// server: the upgrade, a masked message out, a fragmented message, a ping
+// answered on the way, and the close code and reason; a refused upgrade
+// says its status.
+func TestWSClient(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Environment-Key") != "k" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := context.Background()
+		_, got, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		w2, _ := c.Writer(ctx, websocket.MessageText)
+		w2.Write([]byte(`{"echo":`))
+		w2.Write(got) // a second frame of the message
+		w2.Write([]byte(`}`))
+		w2.Close()
+		go c.Read(ctx) // reads the pong
+		if err := c.Ping(ctx); err != nil {
+			return
+		}
+		c.Close(websocket.StatusGoingAway, "bye")
+	}))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/x"
+	if _, err := wsDial(context.Background(), url, http.Header{"X-Environment-Key": {"bad"}}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("refused upgrade: %v", err)
+	}
+	c, err := wsDial(context.Background(), url, http.Header{"X-Environment-Key": {"k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteText([]byte(strings.Repeat("x", 300))); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.ReadMessage(1 << 20); err != nil || string(m) != `{"echo":`+strings.Repeat("x", 300)+`}` {
+		t.Fatalf("message %q (%v)", m, err)
+	}
+	var ce *wsCloseError
+	if _, err := c.ReadMessage(1 << 20); !errors.As(err, &ce) || ce.Code != 1001 || ce.Reason != "bye" {
+		t.Fatalf("after the ping: %v, want the close 1001 bye", err)
 	}
 }

@@ -451,6 +451,9 @@ func (ws *wsStream) watch() {
 		}
 		ws.mu.Unlock()
 		for i, c := range stuck {
+			// No close frame can reach a client that does not read: the
+			// connection is dropped.
+			ws.s.log.Debug("websocket stream: dropped a client that did not take a write", "timeout", timeout)
 			c.c.CloseNow() //nolint:errcheck // ends the write, then the reader
 			stuck[i] = nil
 		}

@@ -70,6 +70,7 @@ type fanoutOptions struct {
 
 	procs       int
 	serverProcs int
+	pin         bool
 	json        bool
 	jsonFile    string
 	quiet       bool
@@ -118,6 +119,7 @@ Flags:
 	fs.StringVar(&o.noopEnv, "noop-env", "development", "environment the noop revision changes")
 	fs.StringVar(&o.noopFlag, "noop-feature", "banner_message", "flag of --noop-env the noop revision changes (its environment file sets a string value)")
 	fs.IntVar(&o.procs, "procs", 1, "GOMAXPROCS of the tool (0: Go's default)")
+	fs.BoolVar(&o.pin, "pin", false, "pin the tool to the last CPU and the server to the others (Linux), so that the scheduler does not run both on one CPU while the other idles")
 	fs.IntVar(&o.serverProcs, "server-procs", -1, "GOMAXPROCS of the server; -1: the CPUs the tool leaves (NumCPU - --procs, at least 1); 0: Go's default")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of text")
 	fs.StringVar(&o.jsonFile, "json-file", "", "also write the JSON report to this file")
@@ -185,6 +187,7 @@ type fanoutConfig struct {
 	NoopFeature string `json:"noop_feature"`
 	Procs       int    `json:"tool_gomaxprocs"`
 	ServerProcs int    `json:"server_gomaxprocs"`
+	Pinned      string `json:"pinned,omitempty"` // "server CPUs 0-N, tool CPU M"
 	MaxStream   int    `json:"server_max_stream_connections"`
 }
 
@@ -287,6 +290,24 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer srv.stop()
 	pid := srv.cmd.Process.Pid
 	logf("gitflags is ready on %s after %.1f s (log %s)", srv.url, srv.startup.Seconds(), srv.logPath)
+	pinned := ""
+	if o.pin {
+		n := runtime.NumCPU()
+		if n < 2 {
+			return errors.New("--pin needs at least 2 CPUs")
+		}
+		var serverCPUs []int
+		for c := range n - 1 {
+			serverCPUs = append(serverCPUs, c)
+		}
+		if err := pinThreads(pid, serverCPUs); err != nil {
+			return fmt.Errorf("--pin: the server: %w", err)
+		}
+		if err := pinThreads(os.Getpid(), []int{n - 1}); err != nil {
+			return fmt.Errorf("--pin: the tool: %w", err)
+		}
+		pinned = fmt.Sprintf("server CPUs 0-%d, tool CPU %d", n-2, n-1)
+	}
 
 	contexts := o.subscribers
 	if o.shared > 0 {
@@ -296,7 +317,7 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Started: time.Now().UTC(),
 		Machine: machine{NProc: runtime.NumCPU(), CPUModel: cpuModel(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, LoadAvgBefore: loadAvg()},
 		Config: fanoutConfig{Subscribers: o.subscribers, Shared: o.shared, Contexts: contexts, Rounds: o.rounds, Env: o.env, Key: key,
-			Feature: o.feature, NoopEnv: o.noopEnv, NoopFeature: o.noopFlag, Procs: runtime.GOMAXPROCS(0), ServerProcs: o.serverProcs, MaxStream: maxStream},
+			Feature: o.feature, NoopEnv: o.noopEnv, NoopFeature: o.noopFlag, Procs: runtime.GOMAXPROCS(0), ServerProcs: o.serverProcs, MaxStream: maxStream, Pinned: pinned},
 		Server:    srv.url,
 		Repo:      repo,
 		FileLimit: limit,
@@ -679,6 +700,9 @@ func printFanout(w io.Writer, r *fanoutReport) {
 	fmt.Fprintf(w, "fanout: %d subscribers (%d distinct contexts) on %s, %s of %s (key %s)\n", c.Subscribers, c.Contexts, r.Server, c.Feature, c.Env, c.Key)
 	fmt.Fprintf(w, "machine: %d CPUs, %s, %s; load %s -> %s; tool GOMAXPROCS %d, server %d\n",
 		r.Machine.NProc, r.Machine.CPUModel, r.Machine.GoVersion, r.Machine.LoadAvgBefore, r.Machine.LoadAvg, c.Procs, c.ServerProcs)
+	if c.Pinned != "" {
+		fmt.Fprintf(w, "pinned: %s\n", c.Pinned)
+	}
 	fmt.Fprintf(w, "connect: all full states after %.2f s\n", r.ConnectSeconds)
 	fmt.Fprintf(w, "server memory: VmRSS %s before, %s after connecting: %.1f KB per idle connection (peak %s)\n",
 		mib(r.ServerRSSBefore), mib(r.ServerRSSAfter), r.ServerPerConn/1024, mib(r.ServerPeakRSS))

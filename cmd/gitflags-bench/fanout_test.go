@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -82,8 +84,24 @@ func TestFanout(t *testing.T) {
 
 // TestFanoutShared: subscribers sharing a few contexts.
 func TestFanoutShared(t *testing.T) {
-	rep := runFanoutJSON(t, "--subscribers", "30", "--shared", "3", "--rounds", "1")
+	args := []string{"--subscribers", "30", "--shared", "3", "--rounds", "1"}
+	if runtime.GOOS == "linux" && runtime.NumCPU() >= 2 {
+		args = append(args, "--pin")
+		t.Cleanup(func() { // --pin pinned this process: every CPU again
+			all := make([]int, runtime.NumCPU())
+			for i := range all {
+				all[i] = i
+			}
+			if err := pinThreads(os.Getpid(), all); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	rep := runFanoutJSON(t, args...)
 	checkFanout(t, rep, 30, 1)
+	if runtime.GOOS == "linux" && runtime.NumCPU() >= 2 && !strings.HasPrefix(rep.Config.Pinned, "server CPUs 0-") {
+		t.Errorf("--pin: pinned %q", rep.Config.Pinned)
+	}
 	if rep.Config.Contexts != 3 {
 		t.Errorf("%d distinct contexts, want 3", rep.Config.Contexts)
 	}

@@ -670,6 +670,9 @@ func (w *wsConn) step() bool {
 	}
 	if b = m.Data; b == nil {
 		b = wsFrame(stream.AppendMessage(nil, &m))
+		if m.Full != nil {
+			sub.Release() // encoded: its context may update its flags in place again
+		}
 	}
 	return w.write(b)
 }

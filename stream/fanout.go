@@ -151,11 +151,14 @@ type evalCtx struct {
 	traits map[string]any      // stored merged with sent
 	id     *evaluator.Identity // of traits, made once (nil when traits change)
 	result map[string]Flag     // visible flags
-	// lent: result is held outside the lock (a due full state, or one
-	// taken); the next change copies it instead of updating it in place.
-	lent bool
-	seq  uint64 // the fan-out's seq when result was last evaluated
-	subs []*Sub // Sub.idx is its place
+	// loans counts the subscribers that hold result outside the lock (a
+	// full state due or taken and not released); while there are any, a
+	// change copies result instead of updating it in place. gen counts the
+	// copies: a loan of an older result is not counted.
+	loans int
+	gen   uint64
+	seq   uint64 // the fan-out's seq when result was last evaluated
+	subs  []*Sub // Sub.idx is its place
 }
 
 // NewFanout returns a fan-out that ends with hub (Subscribe fails once hub
@@ -323,7 +326,8 @@ func (f *Fanout) reevaluate(c *evalCtx, e *served.Env, names []string) (changed 
 		next := f.evaluateAll(c, e)
 		ch, rm := diff(c.result, next)
 		if ch != nil || rm != nil {
-			c.result, c.lent = next, false
+			c.result, c.loans = next, 0
+			c.gen++
 		}
 		for k, v := range ch {
 			changed[k] = v
@@ -352,12 +356,13 @@ func (f *Fanout) reevaluate(c *evalCtx, e *served.Env, names []string) (changed 
 	slices.Sort(removed)
 	f.enc.removed = removed
 	next := c.result
-	if c.lent {
+	if c.loans > 0 {
 		next = make(map[string]Flag, len(c.result)+len(changed))
 		for k, v := range c.result {
 			next[k] = v
 		}
-		c.lent = false
+		c.loans = 0
+		c.gen++
 	}
 	for k, v := range changed {
 		next[k] = v
@@ -369,11 +374,25 @@ func (f *Fanout) reevaluate(c *evalCtx, e *served.Env, names []string) (changed 
 	return changed, removed
 }
 
-// lend returns c.result for use outside the lock (it is copied on the
-// next change rather than updated).
-func (c *evalCtx) lend() map[string]Flag {
-	c.lent = true
-	return c.result
+// loan is a subscriber's hold on a context's result.
+type loan struct {
+	c   *evalCtx
+	gen uint64
+}
+
+// lend returns c.result for use outside the lock, counted until the loan
+// is given back. Called with f.mu held.
+func (c *evalCtx) lend() (map[string]Flag, loan) {
+	c.loans++
+	return c.result, loan{c, c.gen}
+}
+
+// giveBack ends the loan. Called with f.mu held.
+func (l *loan) giveBack() {
+	if l.c != nil && l.c.gen == l.gen && l.c.loans > 0 {
+		l.c.loans--
+	}
+	*l = loan{}
 }
 
 // encoder encodes the changes of one revision, once per distinct
@@ -921,16 +940,19 @@ type Sub struct {
 	pending bool            // a message is due
 	rev     string          // of the due message
 	full    map[string]Flag // the full state is due (replaces changes)
-	one     *change         // the one change due, shared
-	changed map[string]Flag // the changes due, merged from two or more
-	removed map[string]struct{}
-	ended   string // the reason the subscription ended
+	// fullLoan is full's loan; taken, the loan of the full state taken
+	// and not released (both given back under f.mu).
+	fullLoan, taken loan
+	one             *change         // the one change due, shared
+	changed         map[string]Flag // the changes due, merged from two or more
+	removed         map[string]struct{}
+	ended           string // the reason the subscription ended
 }
 
 // Message is what a subscriber is due: the full state (Full) or the
 // changes since the last message (Changed, Removed), at revision Revision;
 // or the end of the subscription (End, a reason). Its maps and slices are
-// read-only. Data, when not nil, is the message encoded (AppendMessage)
+// read-only; once done with a full state, call Sub.Release. Data, when not nil, is the message encoded (AppendMessage)
 // and framed (FanoutOptions.Frame), shared with other subscribers: write
 // it as it is.
 type Message struct {
@@ -955,9 +977,10 @@ func (s *Sub) signal() {
 
 // pushFull sets c's full state as due. Called with f.mu held.
 func (s *Sub) pushFull(rev string, c *evalCtx) {
-	full := c.lend()
 	s.mu.Lock()
-	s.pending, s.rev, s.full, s.one, s.changed, s.removed = true, rev, full, nil, nil, nil
+	s.fullLoan.giveBack()
+	s.full, s.fullLoan = c.lend()
+	s.pending, s.rev, s.one, s.changed, s.removed = true, rev, nil, nil, nil
 	s.mu.Unlock()
 	s.signal()
 }
@@ -970,7 +993,8 @@ func (s *Sub) push(ch *change, c *evalCtx) {
 	s.pending, s.rev = true, ch.rev
 	switch {
 	case s.full != nil:
-		s.full = c.lend()
+		s.fullLoan.giveBack()
+		s.full, s.fullLoan = c.lend()
 	case !due:
 		s.one = ch
 	default:
@@ -1036,6 +1060,7 @@ func (s *Sub) Take() (m Message, ok bool) {
 	switch {
 	case s.full != nil:
 		m = Message{Revision: s.rev, Full: s.full}
+		s.taken, s.fullLoan = s.fullLoan, loan{} // a previous one not released stays counted: copies, never a race
 	case s.one != nil:
 		m = Message{Revision: s.rev, Changed: s.one.changed, Removed: s.one.removed, Data: s.one.data}
 	default:
@@ -1052,11 +1077,28 @@ func (s *Sub) Take() (m Message, ok bool) {
 	return m, true
 }
 
+// Release tells the fan-out that the owner no longer reads the maps of
+// the messages it took: their context may then update its flags in place
+// rather than copy them on the next change. Not calling it costs that copy,
+// nothing else.
+func (s *Sub) Release() {
+	f := s.f
+	f.mu.Lock()
+	s.mu.Lock()
+	s.taken.giveBack()
+	s.mu.Unlock()
+	f.mu.Unlock()
+}
+
 // Close removes the subscriber. It is idempotent.
 func (s *Sub) Close() {
 	f := s.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	s.mu.Lock()
+	s.fullLoan.giveBack()
+	s.taken.giveBack()
+	s.mu.Unlock()
 	if s.ctx == nil {
 		return
 	}

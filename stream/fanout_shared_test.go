@@ -241,3 +241,58 @@ func TestClientTraitsTurnedOff(t *testing.T) {
 		t.Errorf("UpdateTraits with client traits on: %v", err)
 	}
 }
+
+// TestLoans: a full state taken and not released, or due and not taken,
+// is never updated in place by a later revision (the race detector would
+// see a concurrent read and write); released, the context's flags are its
+// own again, and every subscriber keeps getting the right values.
+func TestLoans(t *testing.T) {
+	p, r, _ := newPublisher(t)
+	spec := Context{Env: "production", Identifier: "loan"}
+	a := subscribe(t, p.f, spec)
+	fa := take(t, a).Full
+	b := subscribe(t, p.f, spec) // its full state due, not taken
+	done := make(chan struct{})
+	read := make(chan struct{})
+	go func() { // reads a's full state while revisions are published
+		defer close(read)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				_ = fa["max_cart_items"].Value
+			}
+		}
+	}()
+	r.setValue(t, "production", "max_cart_items", 7)
+	p.publish(r)
+	close(done)
+	<-read
+	if fa["max_cart_items"].Value != int64(50) {
+		t.Fatalf("a's taken full state changed to %v", fa["max_cart_items"].Value)
+	}
+	fb := take(t, b).Full
+	if fb["max_cart_items"].Value != int64(7) {
+		t.Fatalf("b's full state %v, want 7", fb["max_cart_items"].Value)
+	}
+	a.Release()
+	if m := take(t, a); m.Changed["max_cart_items"].Value != int64(7) {
+		t.Fatalf("a's change %+v", m)
+	}
+	r.setValue(t, "production", "max_cart_items", 8)
+	p.publish(r)
+	if fb["max_cart_items"].Value != int64(7) {
+		t.Fatalf("b's taken full state changed to %v", fb["max_cart_items"].Value)
+	}
+	b.Release()
+	for _, v := range []int64{9, 10} {
+		r.setValue(t, "production", "max_cart_items", v)
+		p.publish(r)
+		for _, s := range []*Sub{a, b} {
+			if m := take(t, s); m.Changed["max_cart_items"].Value != v {
+				t.Fatalf("change %+v, want %d", m, v)
+			}
+		}
+	}
+}

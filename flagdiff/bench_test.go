@@ -240,7 +240,7 @@ func BenchmarkDiff10kGivenBase(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		head, err := load(rev, files, base)
+		head, err := gitstore.Load(rev, files, base)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/gitstore"
 )
 
 // Loading both sides. The base is loaded in full and the head with the base
@@ -105,7 +106,7 @@ func loadSides(base, head Source) (*loaded, error) {
 
 	var snaps [2]*flagrepo.Snapshot
 	for s, src := range []Source{base, head} {
-		snap, err := load(l.files[s].rev, slices.Clone(l.files[s].files), snaps[0])
+		snap, err := gitstore.Load(l.files[s].rev, slices.Clone(l.files[s].files), snaps[0])
 		var ve *flagrepo.ValidationError
 		switch {
 		case err == nil:
@@ -203,7 +204,7 @@ func (l *loaded) repair(valid [2]*flagrepo.Snapshot) error {
 			if s == 1 && snaps[0] != nil {
 				prev = snaps[0]
 			}
-			snap, err := load(l.files[s].rev, l.sideFiles(s), prev)
+			snap, err := gitstore.Load(l.files[s].rev, l.sideFiles(s), prev)
 			var ve *flagrepo.ValidationError
 			switch {
 			case err == nil:

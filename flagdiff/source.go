@@ -196,29 +196,3 @@ func hasManifest(files []flagrepo.File) bool {
 	}
 	return false
 }
-
-// load loads files, recording the size of a blob too large to read (which
-// Load then reports as a problem with the others, as gitstore.Snapshot
-// does). files may be modified.
-func load(rev flagrepo.Revision, files []flagrepo.File, prev *flagrepo.Snapshot) (*flagrepo.Snapshot, error) {
-	for {
-		snap, err := flagrepo.Load(rev, files, prev)
-		var tl *gitstore.TooLargeError
-		if !errors.As(err, &tl) || !setSize(files, tl.Path, tl.Size) {
-			return snap, err
-		}
-	}
-}
-
-// setSize records the size of the too large file at path p, reporting
-// whether it was unknown.
-func setSize(files []flagrepo.File, p string, size int64) bool {
-	for i := range files {
-		if files[i].Path == p && files[i].Size < 0 {
-			files[i].Size = size
-			files[i].Read = nil
-			return true
-		}
-	}
-	return false
-}

@@ -265,6 +265,19 @@ func (r *Repo) commit(h plumbing.Hash) (*object.Commit, error) {
 	return c, nil
 }
 
+// Load is flagrepo.Load for files listed by Files: Files leaves sizes
+// unknown (finding them costs about as much as reading the blobs), so an
+// oversized file shows up as a TooLargeError from Read. Load records its
+// size and loads again: flagrepo.Load then reports it as a problem, with
+// every other problem of the tree. files may be modified.
+func Load(rev flagrepo.Revision, files []flagrepo.File, prev *flagrepo.Snapshot) (*flagrepo.Snapshot, error) {
+	snap, err := flagrepo.Load(rev, files, prev)
+	for tl := (*TooLargeError)(nil); errors.As(err, &tl) && setSize(files, tl.Path, tl.Size); {
+		snap, err = flagrepo.Load(rev, files, prev)
+	}
+	return snap, err
+}
+
 // setSize records the size of the too large file at path p, reporting
 // whether it was unknown. Load does not read a file whose Size exceeds
 // flagrepo.MaxFileSize; Read is cleared as well so that nothing else (such as
@@ -537,14 +550,7 @@ func (r *Repo) Snapshot(rev string, prev *flagrepo.Snapshot) (*flagrepo.Snapshot
 		return nil, err
 	}
 	defer r.listing.Store(&files)
-	snap, err := flagrepo.Load(revision, files, prev)
-	// Files leaves sizes unknown (finding them costs about as much as reading
-	// the blobs), so an oversized file shows up as a TooLargeError from Read.
-	// Record its size and load again: Load then reports it as a problem, with
-	// every other problem of the tree.
-	for tl := (*TooLargeError)(nil); errors.As(err, &tl) && setSize(files, tl.Path, tl.Size); {
-		snap, err = flagrepo.Load(revision, files, prev)
-	}
+	snap, err := Load(revision, files, prev)
 	if err != nil {
 		var ve *flagrepo.ValidationError
 		if errors.As(err, &ve) {

@@ -170,11 +170,27 @@ func TestBulkIdentitiesClientGoesAway(t *testing.T) {
 		t.Errorf("a whole request: %d", resp.StatusCode)
 	}
 
+	// The registry gathers its collectors concurrently, so one scrape may
+	// show a request's duration and not yet its status: read until the
+	// statuses add up to the 4 requests (or 5 s pass).
+	total := regexp.MustCompile(`gitflags_http_requests_total\{code="\d+",route="` + regexp.QuoteMeta(route) + `"\} (\d+)`)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		sum := 0
+		for _, m := range total.FindAllStringSubmatch(metrics, -1) {
+			n, _ := strconv.Atoi(m[1])
+			sum += n
+		}
+		if sum >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+		metrics = routeCount(t, ts.URL, route, 4)
+	}
 	if m := regexp.MustCompile(`gitflags_http_requests_total\{code="5\d\d",route="` + regexp.QuoteMeta(route) + `"\} [1-9]`).FindString(metrics); m != "" {
 		t.Errorf("a client going away counted as a server error: %s", m)
 	}
 	if !strings.Contains(metrics, `gitflags_http_requests_total{code="400",route="`+route+`"} 1`) {
-		t.Error("the body cut short was not counted as one 400")
+		t.Errorf("the body cut short was not counted as one 400:\n%s", strings.Join(regexp.MustCompile(`gitflags_http_requests_total\{[^}]*route="`+regexp.QuoteMeta(route)+`"\} \d+`).FindAllString(metrics, -1), "\n"))
 	}
 	if l := logs.String(); l != "" {
 		t.Errorf("a client going away was logged:\n%s", l)

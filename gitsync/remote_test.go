@@ -99,9 +99,8 @@ func TestRemoteFile(t *testing.T) {
 	gittest.Run(t, r.bare, "update-ref", "refs/heads/main", b)
 	s.Trigger()
 	waitFor(t, "recovery", func() bool { return s.Status().ConsecutiveFailures == 0 })
-	if !strings.Contains(logs.String(), "sync recovered") {
-		t.Errorf("recovery not logged:\n%s", logs)
-	}
+	// The status is updated before the line is logged: wait for it too.
+	waitFor(t, "the recovery logged", func() bool { return strings.Contains(logs.String(), "sync recovered") })
 
 	// The remote goes away and comes back.
 	if err := os.Rename(r.bare, r.bare+".away"); err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/previews"
 	"github.com/gitflags/gitflags/served"
+	"github.com/gitflags/gitflags/stream"
 )
 
 // Previews of branches (package previews): the SDK API and OFREP answer for
@@ -38,14 +41,14 @@ const PreviewHeader = "X-Gitflags-Ref"
 // AttachPreviews lets requests preview branches (see PreviewHeader).
 func (s *Server) AttachPreviews(p *previews.Set) { s.previews.Store(p) }
 
-// BuildPreview builds the served state of a branch's snapshot against the
-// state served now, serialised with Publish (they share pieces): the Build
-// of previews.Options.
-func (s *Server) BuildPreview(snap *flagrepo.Snapshot) (*served.State, error) {
+// BuildPreview builds the served state of a branch's snapshot against prev
+// (a state of that branch), or the state served now when prev is nil,
+// serialised with Publish (they share pieces): the Build of
+// previews.Options.
+func (s *Server) BuildPreview(snap *flagrepo.Snapshot, prev *served.State) (*served.State, error) {
 	s.publishing.Lock()
 	defer s.publishing.Unlock()
-	var prev *served.State
-	if cur := s.current.Load(); cur != nil {
+	if cur := s.current.Load(); cur != nil && prev == nil {
 		prev = cur.State
 	}
 	return served.Build(snap, prev)
@@ -179,4 +182,86 @@ func reportOnlyIn(r *flagdiff.Report, envs []string) bool {
 		}
 	}
 	return true
+}
+
+// Streams of a branch: a websocket subscriber whose upgrade request carries
+// PreviewHeader (and a key allowed previews) gets that branch's flags and
+// their changes. Each branch with subscribers has its own fan-out, fed by a
+// goroutine that checks the branch head every branchPollInterval and
+// publishes each new head (built against the branch's previous state, so
+// that only what changed between the two heads is re-evaluated). The
+// goroutine ends with the branch's last subscriber.
+
+// branchPollInterval is how often a streamed branch's head is checked.
+const branchPollInterval = time.Second
+
+// branchStream is the fan-out of one streamed branch.
+type branchStream struct {
+	fanout *stream.Fanout
+	subs   int           // connections using it; guarded by wsStream.mu
+	stop   chan struct{} // closed when the last connection leaves
+}
+
+// acquireBranch returns the fan-out of branch for a new connection,
+// starting it at st (the branch's state) when the branch has none.
+func (ws *wsStream) acquireBranch(branch string, st *served.State) *stream.Fanout {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	b := ws.branches[branch]
+	if b == nil {
+		b = &branchStream{fanout: ws.newFanout(), stop: make(chan struct{})}
+		b.fanout.Publish(st)
+		if ws.branches == nil {
+			ws.branches = map[string]*branchStream{}
+		}
+		ws.branches[branch] = b
+		ws.active.Add(1)
+		go ws.followBranch(branch, b, st)
+	}
+	b.subs++
+	return b.fanout
+}
+
+// releaseBranch is a connection to branch leaving.
+func (ws *wsStream) releaseBranch(branch string) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if b := ws.branches[branch]; b != nil {
+		if b.subs--; b.subs == 0 {
+			delete(ws.branches, branch)
+			close(b.stop)
+		}
+	}
+}
+
+// followBranch publishes each new head of branch to its fan-out until the
+// branch has no subscriber or the server shuts down.
+func (ws *wsStream) followBranch(branch string, b *branchStream, last *served.State) {
+	defer ws.active.Add(-1)
+	t := time.NewTicker(branchPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-ws.s.hub.Done():
+			return
+		case <-t.C:
+		}
+		p := ws.s.previews.Load()
+		if p == nil {
+			continue
+		}
+		st, err := p.Follow(context.Background(), branch, last)
+		if err != nil {
+			// A branch deleted or broken keeps its last state; subscribers
+			// get the next good head.
+			ws.s.log.Debug("websocket stream: following a preview branch", "branch", branch, "error", err)
+			continue
+		}
+		if st != last {
+			b.fanout.Publish(st)
+			last = st
+		}
+	}
 }

@@ -98,6 +98,9 @@ type wsStream struct {
 	active atomic.Int64
 	fanout *stream.Fanout
 	keys   streamKeys // every kind of stream's connections by key
+	// branches are the fan-outs of preview branches with subscribers
+	// (previews.go); guarded by mu.
+	branches map[string]*branchStream
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{} // open websockets
@@ -116,8 +119,13 @@ type keyCheck struct {
 
 func newWSStream(s *Server) *wsStream {
 	ws := &wsStream{s: s, conns: map[*wsConn]struct{}{}, idle: make(chan struct{}, 1)}
-	ws.fanout = stream.NewFanout(s.hub, stream.FanoutOptions{Traits: ws.storedTraits, History: wsHistoryRevisions, Frame: wsFrame})
+	ws.fanout = ws.newFanout()
 	return ws
+}
+
+// newFanout returns a fan-out of evaluated flags for websocket subscribers.
+func (ws *wsStream) newFanout() *stream.Fanout {
+	return stream.NewFanout(ws.s.hub, stream.FanoutOptions{Traits: ws.storedTraits, History: wsHistoryRevisions, Frame: wsFrame})
 }
 
 // Fanout returns the websocket stream's fan-out (for tests and metrics).
@@ -142,6 +150,15 @@ func (ws *wsStream) storedTraits(ctx context.Context, storeEnv, identifier strin
 // changed.
 func (ws *wsStream) traitsChanged(r *http.Request, es *envState, identifier string) {
 	ws.fanout.TraitsChanged(storeContext(r), es.Key(), identifier)
+	ws.mu.Lock()
+	branches := make([]*stream.Fanout, 0, len(ws.branches))
+	for _, b := range ws.branches {
+		branches = append(branches, b.fanout)
+	}
+	ws.mu.Unlock()
+	for _, f := range branches { // preview branches' subscribers of the identity too
+		f.TraitsChanged(storeContext(r), es.Key(), identifier)
+	}
 }
 
 func (s *Server) streamsPerKey() int {
@@ -385,6 +402,19 @@ func (s *Server) wsStream(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		fail(http.StatusServiceUnavailable, "too many streaming connections; retry later")
 		return
 	}
+	fanout, branch := s.ws.fanout, ""
+	if pst, _, perr := s.preview(r, key, es, server); perr != nil {
+		fail(perr.status, perr.msg)
+		return
+	} else if pst != nil {
+		branch = pst.preview
+		fanout = s.ws.acquireBranch(branch, pst.State)
+		defer func() {
+			if !released {
+				s.ws.releaseBranch(branch)
+			}
+		}()
+	}
 	opts := &websocket.AcceptOptions{OriginPatterns: s.opts.WebsocketOrigins}
 	if len(s.opts.WebsocketOrigins) == 0 {
 		// Any origin, as the SDK API's CORS: the environment key in the
@@ -397,7 +427,7 @@ func (s *Server) wsStream(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		return // Accept answered
 	}
 	c.SetReadLimit(wsReadLimit)
-	conn := &wsConn{s: s, c: c, nc: hj.nc, key: key, envKey: es.Key(), server: server}
+	conn := &wsConn{s: s, c: c, nc: hj.nc, key: key, envKey: es.Key(), server: server, fanout: fanout, branch: branch}
 	if !s.ws.register(conn) {
 		c.CloseNow() //nolint:errcheck // shutting down
 		return
@@ -509,6 +539,8 @@ type wsConn struct {
 	key    string   // as presented
 	envKey string
 	server bool
+	fanout *stream.Fanout // the served branch's, or a preview branch's
+	branch string         // the preview branch streamed, "" for the served one
 
 	writing    atomic.Bool  // a writer goroutine runs
 	writeStart atomic.Int64 // when the write under way started (Unix ns), 0 when none
@@ -538,7 +570,7 @@ func (w *wsConn) serve() {
 	_ = w.nc.SetReadDeadline(time.Time{})
 	var sub *stream.Sub
 	if perr == nil {
-		aside(func() { sub, perr = w.s.wsSubscribe(data, w.envKey, w.server, w.kick) })
+		aside(func() { sub, perr = w.s.wsSubscribe(w.fanout, data, w.envKey, w.server, w.kick) })
 	}
 	if perr != nil {
 		w.close(perr)
@@ -589,6 +621,9 @@ func (w *wsConn) finish() {
 	w.wmu.Unlock()
 	w.c.CloseNow() //nolint:errcheck // it may be closed already
 	w.s.ws.keys.release(w.key)
+	if w.branch != "" {
+		w.s.ws.releaseBranch(w.branch)
+	}
 }
 
 // kick starts the writer unless it runs. It never blocks (the fan-out
@@ -769,7 +804,7 @@ func decodeClient(data []byte) (*wsClientMessage, *wsProtocolError) {
 }
 
 // wsSubscribe subscribes as the subscribe message data says.
-func (s *Server) wsSubscribe(data []byte, envKey string, server bool, notify func()) (*stream.Sub, *wsProtocolError) {
+func (s *Server) wsSubscribe(fanout *stream.Fanout, data []byte, envKey string, server bool, notify func()) (*stream.Sub, *wsProtocolError) {
 	m, perr := decodeClient(data)
 	if perr != nil {
 		return nil, perr
@@ -801,7 +836,7 @@ func (s *Server) wsSubscribe(data []byte, envKey string, server bool, notify fun
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wsSubscribeTimeout)
 	defer cancel()
-	sub, err := s.ws.fanout.Subscribe(ctx, spec, m.Revision, notify)
+	sub, err := fanout.Subscribe(ctx, spec, m.Revision, notify)
 	switch {
 	case err == nil:
 		return sub, nil

@@ -59,10 +59,10 @@ type Options struct {
 	Proposals bool
 	// Served returns the snapshot served now (nil before the first).
 	Served func() *flagrepo.Snapshot
-	// Build builds a branch's served state from its snapshot, against the
-	// state served now, serialised with the server's own publishes (see
-	// served.Build).
-	Build func(*flagrepo.Snapshot) (*served.State, error)
+	// Build builds a branch's served state from its snapshot against prev,
+	// or against the state served now when prev is nil, serialised with the
+	// server's own publishes (see served.Build).
+	Build func(snap *flagrepo.Snapshot, prev *served.State) (*served.State, error)
 	// MaxBranches bounds the states kept (DefaultMaxBranches when 0).
 	MaxBranches int
 }
@@ -187,11 +187,43 @@ func (p *Set) State(ctx context.Context, branch string) (*served.State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("branch %s at %s: %w", branch, short(head), err)
 	}
-	st, err := p.opts.Build(snap)
+	st, err := p.opts.Build(snap, nil)
 	if err != nil {
 		return nil, fmt.Errorf("branch %s at %s: %w", branch, short(head), err)
 	}
 	p.keep(branch, head, st)
+	return st, nil
+}
+
+// Follow returns the served state of branch at its head built against
+// prev, a state of the same branch (or of the served branch), so that the
+// state's Changes say what changed since prev: what a stream of the branch
+// sends. It returns prev itself while the branch has not moved.
+func (p *Set) Follow(ctx context.Context, branch string, prev *served.State) (*served.State, error) {
+	head, err := p.Head(branch)
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil && prev.Revision().SHA == head.String() {
+		return prev, nil
+	}
+	p.build.Lock()
+	defer p.build.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var base *flagrepo.Snapshot
+	if prev != nil {
+		base = prev.Snapshot()
+	}
+	snap, err := p.opts.Repo.Snapshot(head.String(), base)
+	if err != nil {
+		return nil, fmt.Errorf("branch %s at %s: %w", branch, short(head), err)
+	}
+	st, err := p.opts.Build(snap, prev)
+	if err != nil {
+		return nil, fmt.Errorf("branch %s at %s: %w", branch, short(head), err)
+	}
 	return st, nil
 }
 

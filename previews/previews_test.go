@@ -63,7 +63,12 @@ func newFixture(t *testing.T, branches, max int) *fixture {
 	f.set, err = New(Options{
 		Repo: repo, Patterns: []string{"b*"}, MaxBranches: max,
 		Served: func() *flagrepo.Snapshot { return f.base.Snapshot() },
-		Build:  func(s *flagrepo.Snapshot) (*served.State, error) { return served.Build(s, f.base) },
+		Build: func(s *flagrepo.Snapshot, prev *served.State) (*served.State, error) {
+			if prev == nil {
+				prev = f.base
+			}
+			return served.Build(s, prev)
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestPreviewBranches: with --preview-branches, a server key allowed
@@ -113,6 +117,57 @@ func TestPreviewBranches(t *testing.T) {
 	if v, _ := limitOf(previewKey, "preview/new-limit"); v != float64(4321) {
 		t.Errorf("after the branch moved: api_rate_limit %v, want 4321", v)
 	}
+
+	// A websocket stream of the branch: its flags, then each new head's
+	// changes; a key not allowed previews is refused at the upgrade.
+	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/stream"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"X-Environment-Key": {plainKey}, "X-Gitflags-Ref": {"preview/new-limit"}}}); err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Errorf("a stream of the branch with a key not allowed previews: %v %v", resp, err)
+	}
+	c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"X-Environment-Key": {previewKey}, "X-Gitflags-Ref": {"preview/new-limit"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","version":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	type flag struct {
+		Value any
+	}
+	var msg struct {
+		Type, Revision string
+		Flags, Changed map[string]flag
+	}
+	read := func() {
+		t.Helper()
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("stream of the branch: %v", err)
+			}
+			msg.Flags, msg.Changed = nil, nil
+			if err := json.Unmarshal(data, &msg); err != nil {
+				t.Fatal(err)
+			}
+			if msg.Type != "heartbeat" {
+				return
+			}
+		}
+	}
+	if read(); msg.Type != "flags" || msg.Flags["api_rate_limit"].Value != float64(4321) {
+		t.Fatalf("the branch's flags: %+v", msg)
+	}
+	git(t, dir, "checkout", "-q", "preview/new-limit")
+	setLimit(999)
+	git(t, dir, "commit", "-qam", "staging: api_rate_limit 999")
+	git(t, dir, "checkout", "-q", "main")
+	if read(); msg.Type != "changes" || msg.Changed["api_rate_limit"].Value != float64(999) || msg.Revision != revParse(t, dir, "preview/new-limit") || len(msg.Changed) != 1 {
+		t.Fatalf("the branch's new head: %+v", msg)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
 
 	// Refusals, each with its reason.
 	clientKey := env["client_key"].(string)

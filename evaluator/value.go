@@ -3,12 +3,14 @@ package evaluator
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/gitflags/gitflags/flagrepo/condition"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gitflags/gitflags/flagrepo/condition"
 )
 
 // kind is the Python type of a coerced context value.
@@ -299,4 +301,33 @@ func appendRepr(b []byte, x any, depth int) []byte {
 		return append(b, "None"...)
 	}
 	return fmt.Appendf(b, "%v", x)
+}
+
+// FloatTraits returns traits with every float64 value as a json.Number
+// that keeps a fraction (1818.0 as "1818.0"), so that conditions see a
+// float as the Python engine does, where a bare float64 with an integral
+// value counts as an integer (see Identity.Traits). For callers whose
+// float64 values are floats, not integers decoded by encoding/json: the
+// identity store and the SDK endpoints give integers as int64. traits is
+// returned as it is when it holds no float64.
+func FloatTraits(traits map[string]any) map[string]any {
+	var out map[string]any
+	for k, v := range traits {
+		f, ok := v.(float64)
+		if !ok || math.IsInf(f, 0) || math.IsNaN(f) {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(traits)
+		}
+		s := strconv.FormatFloat(f, 'g', -1, 64)
+		if !strings.ContainsAny(s, ".eE") {
+			s += ".0"
+		}
+		out[k] = json.Number(s)
+	}
+	if out == nil {
+		return traits
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package evaluator
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 )
@@ -85,6 +87,31 @@ func TestParseJSONPath(t *testing.T) {
 		steps, singular, ok := parseJSONPath(tc.path)
 		if ok != tc.ok || ok && (singular != tc.singular || singular && len(steps) != tc.n) {
 			t.Errorf("parseJSONPath(%q) = %v, singular %v, ok %v", tc.path, steps, singular, ok)
+		}
+	}
+}
+
+// TestFloatTraits: a float trait with an integral value (1818.0) compares as
+// a float through FloatTraits, as in the Python engine (float("1000.5")
+// casts, so GREATER_THAN_INCLUSIVE matches), and as an integer without it
+// (int("1000.5") fails, so nothing matches); other values are kept.
+func TestFloatTraits(t *testing.T) {
+	in := map[string]any{"score": 1818.0, "n": int64(3), "s": "x", "big": 1e21}
+	out := FloatTraits(in)
+	if out["score"] != json.Number("1818.0") || out["n"] != int64(3) || out["s"] != "x" || out["big"] != json.Number("1e+21") || in["score"] != 1818.0 {
+		t.Fatalf("FloatTraits: %v (input now %v)", out, in)
+	}
+	plain := map[string]any{"n": int64(3)}
+	if got := FloatTraits(plain); fmt.Sprint(got) != fmt.Sprint(plain) {
+		t.Errorf("no floats: %v", got)
+	}
+	for _, c := range []struct {
+		traits map[string]any
+		want   bool
+	}{{map[string]any{"score": 1818.0}, false}, {FloatTraits(map[string]any{"score": 1818.0}), true}} {
+		cond := Condition{Property: "score", Operator: OpGreaterThanInclusive, Value: "1000.5"}
+		if got := segmentMatches(t, Environment{Key: "env"}, cond, &Identity{Identifier: "u", Traits: c.traits}); got != c.want {
+			t.Errorf("score %v >= \"1000.5\": %t, want %t", c.traits["score"], got, c.want)
 		}
 	}
 }

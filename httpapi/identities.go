@@ -473,7 +473,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, st *state, es 
 			b = base.AppendOutcome(b, k)
 		}
 	} else {
-		flags := es.Model().AppendFlags(scratch.flags[:0], &evaluator.Identity{Identifier: identifier, Traits: merged})
+		flags := es.Model().AppendFlags(scratch.flags[:0], &evaluator.Identity{Identifier: identifier, Traits: evaluator.FloatTraits(merged)})
 		scratch.flags = flags
 		if cacheable && len(flags) == len(ordered) {
 			vec = make([]uint8, len(flags))

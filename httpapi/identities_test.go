@@ -664,3 +664,79 @@ func TestSampleIdentitiesCoverSegments(t *testing.T) {
 		t.Errorf("sample matches only %v", seen)
 	}
 }
+
+// TestFloatTraitEvaluatedAsFloat: a trait sent as 1818.0 is a float, as in
+// the Python engine: a condition whose value is a decimal ("20.5") casts
+// and compares, over POST /api/v1/identities/ and again from the store
+// (GET), where an integer trait (25) cannot cast it and does not match.
+func TestFloatTraitEvaluatedAsFloat(t *testing.T) {
+	files := fsFixtureFiles(t)
+	for i, f := range files {
+		if f.Path != "segments/power_users.json" {
+			continue
+		}
+		data, err := f.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := bytes.Replace(data, []byte(`"value": "20"`), []byte(`"value": "20.5"`), 1)
+		if bytes.Equal(out, data) {
+			t.Fatal("power_users has no weekly_sessions > 20 condition to edit")
+		}
+		files[i] = flagrepo.File{Path: f.Path, Mode: f.Mode, Size: int64(len(out)), Read: func() ([]byte, error) { return out, nil }}
+	}
+	snap, err := flagrepo.Load(flagrepo.Revision{SHA: "f10a7", Time: fsFixtureTime}, files, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := identities.Open(filepath.Join(t.TempDir(), "identities.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	srv := New(Options{Identities: store, Log: slog.New(slog.DiscardHandler)})
+	if err := srv.Publish(snap); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	limit := func(method, query, body string) any {
+		t.Helper()
+		req, _ := http.NewRequest(method, ts.URL+"/api/v1/identities/"+query, strings.NewReader(body))
+		req.Header.Set("X-Environment-Key", fsProdServerKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Flags []struct {
+				Feature struct{ Name string }
+				Value   any `json:"feature_state_value"`
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d %v", method, query, resp.StatusCode, err)
+		}
+		for _, f := range r.Flags {
+			if f.Feature.Name == "api_rate_limit" {
+				return f.Value
+			}
+		}
+		t.Fatal("no api_rate_limit")
+		return nil
+	}
+	for _, c := range []struct {
+		id, sessions string
+		want         float64
+	}{{"float-user", "25.0", 2000}, {"int-user", "25", 600}} {
+		body := `{"identifier":"` + c.id + `","traits":[{"trait_key":"weekly_sessions","trait_value":` + c.sessions + `},{"trait_key":"open_tickets","trait_value":0}]}`
+		if got := limit(http.MethodPost, "", body); got != c.want {
+			t.Errorf("%s with weekly_sessions %s: api_rate_limit %v, want %v", c.id, c.sessions, got, c.want)
+		}
+		if got := limit(http.MethodGet, "?identifier="+c.id, ""); got != c.want {
+			t.Errorf("%s from the store: api_rate_limit %v, want %v", c.id, got, c.want)
+		}
+	}
+}

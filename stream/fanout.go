@@ -264,7 +264,7 @@ func (c *evalCtx) identity() *evaluator.Identity {
 		return nil
 	}
 	if c.id == nil {
-		c.id = &evaluator.Identity{Identifier: c.spec.Identifier, Traits: c.traits}
+		c.id = &evaluator.Identity{Identifier: c.spec.Identifier, Traits: evaluator.FloatTraits(c.traits)}
 	}
 	return c.id
 }

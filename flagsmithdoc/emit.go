@@ -634,7 +634,11 @@ func fileList(files map[string][]byte) []flagrepo.File {
 
 // WriteDir writes the repository's files under dir, which must not exist
 // or be empty. Nothing is left behind when it fails.
-func (r *Result) WriteDir(dir string) error {
+func (r *Result) WriteDir(dir string) error { return writeFiles(dir, r.Files) }
+
+// writeFiles writes files (by slash-separated path) under dir, which must
+// not exist or be empty. Nothing is left behind when it fails.
+func writeFiles(dir string, files map[string][]byte) error {
 	entries, err := os.ReadDir(dir)
 	created := false
 	switch {
@@ -648,8 +652,8 @@ func (r *Result) WriteDir(dir string) error {
 	case len(entries) > 0:
 		return fmt.Errorf("%s is not empty (it holds %s); give a new or empty directory", dir, entries[0].Name())
 	}
-	paths := make([]string, 0, len(r.Files))
-	for p := range r.Files {
+	paths := make([]string, 0, len(files))
+	for p := range files {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
@@ -657,7 +661,7 @@ func (r *Result) WriteDir(dir string) error {
 		target := filepath.Join(dir, filepath.FromSlash(p))
 		err := os.MkdirAll(filepath.Dir(target), 0o755)
 		if err == nil {
-			err = os.WriteFile(target, r.Files[p], 0o644)
+			err = os.WriteFile(target, files[p], 0o644)
 		}
 		if err != nil {
 			if created {
@@ -668,7 +672,7 @@ func (r *Result) WriteDir(dir string) error {
 					os.RemoveAll(filepath.Join(dir, e.Name()))
 				}
 			}
-			return fmt.Errorf("write %s: %w", p, err)
+			return fmt.Errorf("write %s: %w", target, err)
 		}
 	}
 	return nil

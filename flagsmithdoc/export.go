@@ -3,12 +3,7 @@ package flagsmithdoc
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/served"
@@ -51,37 +46,9 @@ func ExportFileName(key string) string { return key + ".json" }
 // them) to dir, one ExportFileName file each. dir must not exist or be
 // empty; nothing is left behind when writing fails.
 func WriteExport(dir string, documents map[string][]byte) error {
-	entries, err := os.ReadDir(dir)
-	created := false
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		created = true
-	case err != nil:
-		return err
-	case len(entries) > 0:
-		return fmt.Errorf("%s is not empty (it holds %s); give a new or empty directory", dir, entries[0].Name())
+	files := make(map[string][]byte, len(documents))
+	for k, doc := range documents {
+		files[ExportFileName(k)] = doc
 	}
-	keys := make([]string, 0, len(documents))
-	for k := range documents {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var written []string
-	for _, k := range keys {
-		p := filepath.Join(dir, ExportFileName(k))
-		if err := os.WriteFile(p, documents[k], 0o644); err != nil {
-			for _, w := range written {
-				os.Remove(w)
-			}
-			if created {
-				os.Remove(dir)
-			}
-			return fmt.Errorf("write %s: %w", p, err)
-		}
-		written = append(written, p)
-	}
-	return nil
+	return writeFiles(dir, files)
 }

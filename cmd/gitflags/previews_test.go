@@ -56,7 +56,11 @@ func TestPreviewBranches(t *testing.T) {
 	git(t, dir, "checkout", "-q", "main")
 
 	t.Setenv("GITFLAGS_ADMIN_TOKEN", "preview-admin-token")
-	base := startServe(t, "--repo", dir, "--data", filepath.Join(t.TempDir(), "data"), "--preview-branches", "preview/*")
+	prodReader, prodEntry := createToken(t, "--name", "prod-reader", "--email", "p@acme.example", "--environments", "production")
+	stagingReader, stagingEntry := createToken(t, "--name", "staging-reader", "--email", "s@acme.example", "--environments", "staging")
+	tokensFile := filepath.Join(t.TempDir(), "tokens.json")
+	writeTokens(t, tokensFile, prodEntry, stagingEntry)
+	base := startServe(t, "--repo", dir, "--data", filepath.Join(t.TempDir(), "data"), "--preview-branches", "preview/*", "--tokens", tokensFile)
 
 	call := func(method, path, key, branch, body string) (int, http.Header, string) {
 		t.Helper()
@@ -217,6 +221,19 @@ func TestPreviewBranches(t *testing.T) {
 	}
 	if code, _, body = call("GET", "/api/v1/proposals/other/x", "preview-admin-token", "", ""); code != 403 {
 		t.Errorf("proposal of a branch that is not previewable: %d %s", code, body)
+	}
+	// A token limited to environments sees a branch that changes only those.
+	if code, _, body = call("GET", "/api/v1/proposals/preview/new-limit", stagingReader, "", ""); code != 200 {
+		t.Errorf("proposal (staging only) with a staging token: %d %s", code, body)
+	}
+	if code, _, body = call("GET", "/api/v1/proposals/preview/new-limit", prodReader, "", ""); code != 403 || !strings.Contains(body, "prod-reader") {
+		t.Errorf("proposal (staging only) with a production token: %d %s", code, body)
+	}
+	if code, _, body = call("GET", "/api/v1/proposals/preview/new-limit", "not-a-token", "", ""); code != 401 {
+		t.Errorf("proposal with a wrong token: %d %s", code, body)
+	}
+	if code, _, body = call("GET", "/api/v1/proposals/preview/nope", "preview-admin-token", "", ""); code != 404 {
+		t.Errorf("proposal of an unknown branch: %d %s", code, body)
 	}
 }
 

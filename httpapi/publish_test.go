@@ -2,11 +2,8 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"path/filepath"
 	"reflect"
@@ -17,55 +14,14 @@ import (
 
 	"github.com/gitflags/gitflags/flagrepo"
 	"github.com/gitflags/gitflags/repogen"
+	"github.com/gitflags/gitflags/repogen/memrepo"
 	"github.com/gitflags/gitflags/served"
 )
 
-// memRepo is a flag repository held in memory, loaded the way gitstore
-// loads commits: with blob hashes, so that unchanged documents are reused.
-type memRepo map[string][]byte
+// memRepo is a flag repository held in memory (memrepo.Repo).
+type memRepo = memrepo.Repo
 
-func readMemRepo(t *testing.T, dir string) memRepo {
-	t.Helper()
-	files, err := flagrepo.DirFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := memRepo{}
-	for _, f := range files {
-		data, err := f.Read()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r[f.Path] = data
-	}
-	return r
-}
-
-func (r memRepo) files() []flagrepo.File {
-	var out []flagrepo.File
-	for _, p := range slices.Sorted(maps.Keys(r)) {
-		data := r[p]
-		sum := sha1.Sum(data)
-		out = append(out, flagrepo.File{Path: p, Hash: hex.EncodeToString(sum[:]), Size: int64(len(data)),
-			Read: func() ([]byte, error) { return data, nil }})
-	}
-	return out
-}
-
-// edit decodes the JSON document at path, lets change modify it and stores it.
-func (r memRepo) edit(t *testing.T, path string, change func(doc map[string]any)) {
-	t.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal(r[path], &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	change(doc)
-	data, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r[path] = append(data, '\n')
-}
+func readMemRepo(t *testing.T, dir string) memRepo { return memrepo.Read(t, dir) }
 
 // withoutDates drops the dates that say when a revision was served rather
 // than what it holds, so that answers can be compared across servers.
@@ -119,31 +75,31 @@ func TestPublishIncremental(t *testing.T) {
 	}{
 		{"nothing", func() {}, opts.Features},
 		{"feature description", func() {
-			repo.edit(t, feature(3), func(d map[string]any) { d["description"] = "changed" })
+			repo.Edit(t, feature(3), func(d map[string]any) { d["description"] = "changed" })
 		}, opts.Features - 1},
 		{"production state", func() {
-			repo.edit(t, state("production", 5), func(d map[string]any) {
+			repo.Edit(t, state("production", 5), func(d map[string]any) {
 				d["enabled"] = !(d["enabled"] == true)
 				d["value"] = "changed"
 			})
 		}, opts.Features - 1},
 		{"identity and segment overrides of a feature", func() {
-			repo.edit(t, state("production", 8), func(d map[string]any) {
+			repo.Edit(t, state("production", 8), func(d map[string]any) {
 				d["identity_overrides"] = []any{map[string]any{"identifiers": []any{"vip", "user-3"}, "enabled": true, "value": "vip"}}
 				d["segment_overrides"] = []any{map[string]any{"segment": repogen.SegmentKey(4), "priority": 1, "enabled": true, "value": "seg4"}}
 			})
 		}, opts.Features - 1},
 		{"overrides removed", func() {
-			repo.edit(t, state("production", 8), func(d map[string]any) {
+			repo.Edit(t, state("production", 8), func(d map[string]any) {
 				delete(d, "identity_overrides")
 				delete(d, "segment_overrides")
 			})
 		}, opts.Features - 1},
 		{"staging state only", func() {
-			repo.edit(t, state("staging", 6), func(d map[string]any) { d["enabled"] = !(d["enabled"] == true) })
+			repo.Edit(t, state("staging", 6), func(d map[string]any) { d["enabled"] = !(d["enabled"] == true) })
 		}, opts.Features},
 		{"segment rules", func() {
-			repo.edit(t, "segments/"+repogen.SegmentKey(2)+".json", func(d map[string]any) {
+			repo.Edit(t, "segments/"+repogen.SegmentKey(2)+".json", func(d map[string]any) {
 				d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
 					map[string]any{"property": "plan", "operator": "EQUAL", "value": "gold"}}}}
 			})
@@ -161,41 +117,41 @@ func TestPublishIncremental(t *testing.T) {
 			repo["environments/production/features/zz_new_feature.json"] = []byte(`{"enabled": false, "segment_overrides": [{"segment": "` + repogen.SegmentKey(1) + `", "priority": 1, "enabled": true, "value": "seg"}], "identity_overrides": [{"identifiers": ["vip"], "enabled": true, "value": "vip"}]}`)
 		}, opts.Features - 1},
 		{"an override on a segment that matches without an identity", func() {
-			repo.edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
+			repo.Edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
 				d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
 					map[string]any{"property": "beta", "operator": "IS_NOT_SET"}}}}
 			})
-			repo.edit(t, state("production", 9), func(d map[string]any) {
+			repo.Edit(t, state("production", 9), func(d map[string]any) {
 				d["enabled"] = false
 				d["segment_overrides"] = []any{map[string]any{"segment": repogen.SegmentKey(3), "priority": 1, "enabled": true, "value": "no-identity"}}
 			})
 		}, -1},
 		{"that segment's rule no longer matches without an identity", func() {
-			repo.edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
+			repo.Edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
 				d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
 					map[string]any{"property": "beta", "operator": "IS_SET"}}}}
 			})
 		}, -1},
 		{"a rule on the environment's name", func() {
-			repo.edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
+			repo.Edit(t, "segments/"+repogen.SegmentKey(3)+".json", func(d map[string]any) {
 				d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
 					map[string]any{"property": "$.environment.name", "operator": "EQUAL", "value": "Live"}}}}
 			})
 		}, -1},
 		{"the environment renamed to match it", func() {
-			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["name"] = "Live" })
+			repo.Edit(t, "environments/production/environment.json", func(d map[string]any) { d["name"] = "Live" })
 		}, -1},
 		{"client key rotated", func() {
-			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["client_key"] = "rotated_production_key" })
+			repo.Edit(t, "environments/production/environment.json", func(d map[string]any) { d["client_key"] = "rotated_production_key" })
 		}, -1},
 		{"environment id changed", func() {
-			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["id"] = 777 })
+			repo.Edit(t, "environments/production/environment.json", func(d map[string]any) { d["id"] = 777 })
 		}, -1},
 		{"environment settings", func() {
-			repo.edit(t, "environments/production/environment.json", func(d map[string]any) { d["hide_disabled_flags"] = true })
+			repo.Edit(t, "environments/production/environment.json", func(d map[string]any) { d["hide_disabled_flags"] = true })
 		}, 0},
 		{"server-key-only feature", func() {
-			repo.edit(t, feature(4), func(d map[string]any) { d["server_key_only"] = true })
+			repo.Edit(t, feature(4), func(d map[string]any) { d["server_key_only"] = true })
 		}, opts.Features - 1},
 	}
 	when := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -205,7 +161,7 @@ func TestPublishIncremental(t *testing.T) {
 	for i, step := range steps {
 		step.change()
 		rev := flagrepo.Revision{SHA: fmt.Sprintf("%040d", i+1), Time: when}
-		snap, err := flagrepo.Load(rev, repo.files(), prev)
+		snap, err := flagrepo.Load(rev, repo.Files(), prev)
 		if err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
@@ -217,7 +173,7 @@ func TestPublishIncremental(t *testing.T) {
 			t.Fatalf("%s: publish: %v", step.name, err)
 		}
 		fresh := New(Options{Log: ofrepQuietLog})
-		freshSnap, err := flagrepo.Load(rev, repo.files(), nil)
+		freshSnap, err := flagrepo.Load(rev, repo.Files(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,8 +281,8 @@ func TestPrepare(t *testing.T) {
 	repo := readMemRepo(t, filepath.Join(dir, "repo"))
 	var prev *flagrepo.Snapshot
 	next := func(i int) *flagrepo.Snapshot {
-		repo.edit(t, "environments/production/features/"+repogen.FeatureKey(2)+".json", func(d map[string]any) { d["value"] = fmt.Sprint("v", i) })
-		snap, err := flagrepo.Load(flagrepo.Revision{SHA: fmt.Sprintf("%040d", i), Time: time.Unix(int64(1e9+i), 0)}, repo.files(), prev)
+		repo.Edit(t, "environments/production/features/"+repogen.FeatureKey(2)+".json", func(d map[string]any) { d["value"] = fmt.Sprint("v", i) })
+		snap, err := flagrepo.Load(flagrepo.Revision{SHA: fmt.Sprintf("%040d", i), Time: time.Unix(int64(1e9+i), 0)}, repo.Files(), prev)
 		if err != nil {
 			t.Fatal(err)
 		}

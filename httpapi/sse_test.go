@@ -81,7 +81,7 @@ func (f *streamFixture) commit(change func(r memRepo)) {
 	}
 	f.n++
 	rev := flagrepo.Revision{SHA: fmt.Sprintf("%040x", f.n), Time: streamEpoch.Add(time.Duration(f.n) * time.Second)}
-	snap, err := flagrepo.Load(rev, f.repo.files(), f.snap)
+	snap, err := flagrepo.Load(rev, f.repo.Files(), f.snap)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func setValue(t *testing.T, env, feature string, value any) func(memRepo) {
 		if _, ok := r[path]; !ok {
 			r[path] = []byte(`{}`)
 		}
-		r.edit(t, path, func(d map[string]any) { d["value"] = value })
+		r.Edit(t, path, func(d map[string]any) { d["value"] = value })
 	}
 }
 

@@ -91,7 +91,7 @@ func (b *wsBench) publish(feature string, value any) string {
 	}
 	b.n++
 	rev := flagrepo.Revision{SHA: fmt.Sprintf("%040x", b.n), Time: streamEpoch.Add(time.Duration(b.n) * time.Second)}
-	snap, err := flagrepo.Load(rev, b.repo.files(), b.snap)
+	snap, err := flagrepo.Load(rev, b.repo.Files(), b.snap)
 	if err != nil {
 		b.tb.Fatal(err)
 	}

@@ -628,7 +628,7 @@ func TestWSClientTraitsTurnedOff(t *testing.T) {
 	}
 	allow := func(v bool) func(memRepo) {
 		return func(r memRepo) {
-			r.edit(t, "environments/production/environment.json", func(d map[string]any) { d["allow_client_traits"] = v })
+			r.Edit(t, "environments/production/environment.json", func(d map[string]any) { d["allow_client_traits"] = v })
 		}
 	}
 	applyMsg := func(m wsMsg) {

@@ -76,7 +76,7 @@ func TestChanges(t *testing.T) {
 
 	// One feature's state in production.
 	before = digests(st)
-	r.edit(t, "environments/production/features/max_cart_items.json", func(d map[string]any) { d["value"] = 75 })
+	r.Edit(t, "environments/production/features/max_cart_items.json", func(d map[string]any) { d["value"] = 75 })
 	st = b.build(r)
 	checkChanges(t, "production state", st, map[string]envWant{"production": {features: []string{"max_cart_items"}}})
 	for key, e := range st.Envs() {
@@ -92,7 +92,7 @@ func TestChanges(t *testing.T) {
 	// A segment's rules: every feature overriding it changed, in each
 	// environment where one does; the others did not change.
 	before = digests(st)
-	r.edit(t, "segments/internal_staff.json", func(d map[string]any) {
+	r.Edit(t, "segments/internal_staff.json", func(d map[string]any) {
 		d["rules"] = []any{map[string]any{"type": "ALL", "conditions": []any{
 			map[string]any{"property": "email", "operator": "CONTAINS", "value": "@acme.example"}}}}
 	})
@@ -114,7 +114,7 @@ func TestChanges(t *testing.T) {
 	}
 
 	// A segment's description only: the document changed, no evaluation.
-	r.edit(t, "segments/internal_staff.json", func(d map[string]any) { d["description"] = "changed" })
+	r.Edit(t, "segments/internal_staff.json", func(d map[string]any) { d["description"] = "changed" })
 	st = b.build(r)
 	checkChanges(t, "segment description", st, map[string]envWant{})
 	if set := st.Changes(); set.Segments["internal_staff"] != changes.Modified {
@@ -123,7 +123,7 @@ func TestChanges(t *testing.T) {
 
 	// A segment override added in staging: that feature, and the segment is
 	// not reported (its rules did not change).
-	r.edit(t, "environments/staging/features/dark_mode.json", func(d map[string]any) {
+	r.Edit(t, "environments/staging/features/dark_mode.json", func(d map[string]any) {
 		d["segment_overrides"] = append(d["segment_overrides"].([]any), map[string]any{"segment": "beta_users", "priority": 2, "enabled": false})
 	})
 	st = b.build(r)
@@ -134,7 +134,7 @@ func TestChanges(t *testing.T) {
 
 	// A feature document's description: no state changed anywhere, but the
 	// feature is re-encoded everywhere (its flag objects carry it).
-	r.edit(t, "features/dark_mode.json", func(d map[string]any) { d["description"] = "changed" })
+	r.Edit(t, "features/dark_mode.json", func(d map[string]any) { d["description"] = "changed" })
 	st = b.build(r)
 	checkChanges(t, "feature description", st, map[string]envWant{})
 	if st.Changes().Features["dark_mode"] != changes.Modified {
@@ -147,7 +147,7 @@ func TestChanges(t *testing.T) {
 	}
 
 	// An environment renamed: every feature may evaluate differently there.
-	r.edit(t, "environments/development/environment.json", func(d map[string]any) { d["name"] = "Dev" })
+	r.Edit(t, "environments/development/environment.json", func(d map[string]any) { d["name"] = "Dev" })
 	st = b.build(r)
 	if e := st.Changes().Environments["development"]; e == nil || !e.ReevaluateAll() || !slices.Contains(e.Settings, "name") || len(st.Changes().Environments) != 1 {
 		t.Errorf("environment renamed: changes %+v", st.Changes().Environments)
@@ -170,7 +170,7 @@ func TestLookup(t *testing.T) {
 	const serverKey = "ser.test_production_0123456789"
 	sum := sha256.Sum256([]byte(serverKey))
 	r := readTemplate(t)
-	r.edit(t, "environments/production/environment.json", func(d map[string]any) {
+	r.Edit(t, "environments/production/environment.json", func(d map[string]any) {
 		d["server_keys"] = []any{map[string]any{"name": "test", "sha256": hex.EncodeToString(sum[:])}}
 	})
 	st := (&builder{t: t}).build(r)
@@ -200,7 +200,7 @@ func TestLookup(t *testing.T) {
 // commit is dated earlier than the one served before, and kept when the
 // same commit is built again.
 func TestUpdatedGrows(t *testing.T) {
-	files := readTemplate(t).files()
+	files := readTemplate(t).Files()
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	build := func(sha string, when time.Time, prev *State) *State {
 		t.Helper()

@@ -68,7 +68,7 @@ func TestSharedChanges(t *testing.T) {
 		t.Fatalf("%d contexts, want 6", got)
 	}
 	frames = 0
-	r.setValue(t, "production", "api_rate_limit", 4321)
+	setValue(t, r, "production", "api_rate_limit", 4321)
 	rev := p.publish(r)
 	if frames != 1 {
 		t.Errorf("%d messages encoded for one distinct change, want 1", frames)
@@ -91,9 +91,9 @@ func TestSharedChanges(t *testing.T) {
 	}
 
 	// Two revisions not taken: one merged message, encoded for the subscriber.
-	r.setValue(t, "production", "api_rate_limit", 1)
+	setValue(t, r, "production", "api_rate_limit", 1)
 	p.publish(r)
-	r.setValue(t, "production", "max_cart_items", 7)
+	setValue(t, r, "production", "max_cart_items", 7)
 	rev = p.publish(r)
 	m := take(t, slow)
 	if m.Data != nil || m.Revision != rev || len(m.Changed) != 2 || m.Changed["api_rate_limit"].Value != int64(1) || m.Changed["max_cart_items"].Value != int64(7) {
@@ -265,7 +265,7 @@ func TestLoans(t *testing.T) {
 			}
 		}
 	}()
-	r.setValue(t, "production", "max_cart_items", 7)
+	setValue(t, r, "production", "max_cart_items", 7)
 	p.publish(r)
 	close(done)
 	<-read
@@ -280,14 +280,14 @@ func TestLoans(t *testing.T) {
 	if m := take(t, a); m.Changed["max_cart_items"].Value != int64(7) {
 		t.Fatalf("a's change %+v", m)
 	}
-	r.setValue(t, "production", "max_cart_items", 8)
+	setValue(t, r, "production", "max_cart_items", 8)
 	p.publish(r)
 	if fb["max_cart_items"].Value != int64(7) {
 		t.Fatalf("b's taken full state changed to %v", fb["max_cart_items"].Value)
 	}
 	b.Release()
 	for _, v := range []int64{9, 10} {
-		r.setValue(t, "production", "max_cart_items", v)
+		setValue(t, r, "production", "max_cart_items", v)
 		p.publish(r)
 		for _, s := range []*Sub{a, b} {
 			if m := take(t, s); m.Changed["max_cart_items"].Value != v {

@@ -2,59 +2,32 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gitflags/gitflags/flagrepo"
+	"github.com/gitflags/gitflags/repogen/memrepo"
 	"github.com/gitflags/gitflags/served"
 )
 
-// memRepo is a flag repository in memory: path -> content.
-type memRepo map[string][]byte
+// memRepo is a flag repository in memory (memrepo.Repo).
+type memRepo = memrepo.Repo
 
 func readTemplate(t testing.TB) memRepo {
-	t.Helper()
-	files, err := flagrepo.DirFiles(filepath.Join("..", "flags-repo-template"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := memRepo{}
-	for _, f := range files {
-		data, err := f.Read()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r[f.Path] = data
-	}
-	return r
+	return memrepo.Read(t, filepath.Join("..", "flags-repo-template"))
 }
 
-func (r memRepo) setValue(t testing.TB, env, feature string, value any) {
+// setValue sets feature's value in environment env of r.
+func setValue(t testing.TB, r memRepo, env, feature string, value any) {
 	t.Helper()
 	path := "environments/" + env + "/features/" + feature + ".json"
-	doc := map[string]any{}
-	if data, ok := r[path]; ok {
-		if err := json.Unmarshal(data, &doc); err != nil {
-			t.Fatal(err)
-		}
+	if _, ok := r[path]; ok {
+		r.Edit(t, path, func(doc map[string]any) { doc["value"] = value })
+	} else {
+		r.Set(t, path, map[string]any{"value": value})
 	}
-	doc["value"] = value
-	data, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r[path] = data
-}
-
-func (r memRepo) files() []flagrepo.File {
-	var out []flagrepo.File
-	for p, data := range r {
-		out = append(out, flagrepo.File{Path: p, Hash: fmt.Sprintf("%x", data), Size: int64(len(data)), Read: func() ([]byte, error) { return data, nil }})
-	}
-	return out
 }
 
 // publisher publishes memRepo states as revisions 1, 2, ...
@@ -70,7 +43,7 @@ type publisher struct {
 func (p *publisher) revision(r memRepo) *served.State {
 	p.t.Helper()
 	p.n++
-	snap, err := flagrepo.Load(flagrepo.Revision{SHA: fmt.Sprintf("rev%d", p.n), Time: time.Unix(int64(p.n), 0)}, r.files(), p.snap)
+	snap, err := flagrepo.Load(flagrepo.Revision{SHA: fmt.Sprintf("rev%d", p.n), Time: time.Unix(int64(p.n), 0)}, r.Files(), p.snap)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -138,7 +111,7 @@ func TestCoalesce(t *testing.T) {
 	b, _ := p.f.Subscribe(context.Background(), Context{Env: "production", Identifier: "u1"}, "", nil)
 	defer b.Close()
 	for _, v := range []int{7, 8, 9} {
-		r.setValue(t, "production", "max_cart_items", v)
+		setValue(t, r, "production", "max_cart_items", v)
 		p.publish(r)
 	}
 	m := take(t, a)
@@ -163,7 +136,7 @@ func TestOnlyChangedEnvironment(t *testing.T) {
 	defer s.Close()
 	take(t, s)
 	before := p.f.Evaluations()
-	r.setValue(t, "staging", "max_cart_items", 3)
+	setValue(t, r, "staging", "max_cart_items", 3)
 	p.publish(r)
 	if got := p.f.Evaluations(); got != before {
 		t.Errorf("%d evaluations for a revision of another environment", got-before)
@@ -220,9 +193,9 @@ func BenchmarkFanout(b *testing.B) {
 			p := &publisher{t: b, f: NewFanout(hub, FanoutOptions{})}
 			r := readTemplate(b)
 			p.publish(r)
-			r.setValue(b, "production", "max_cart_items", 1)
+			setValue(b, r, "production", "max_cart_items", 1)
 			revA := p.revision(r)
-			r.setValue(b, "production", "max_cart_items", 2)
+			setValue(b, r, "production", "max_cart_items", 2)
 			revB := p.revision(r)
 			p.f.Publish(revA)
 			subs := make([]*Sub, n)

@@ -158,7 +158,7 @@ func TestNotifyChanged(t *testing.T) {
 		defer s.Close()
 		subs[env] = s
 	}
-	r.setValue(t, "production", "max_cart_items", 3)
+	setValue(t, r, "production", "max_cart_items", 3)
 	next := p.revision(r)
 	h.NotifyChanged(prev, next)
 	if !notified(subs["production"]) {

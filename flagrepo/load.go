@@ -431,16 +431,20 @@ func decodeDocument(kind fileKind, data []byte, c *collector) any {
 		c.problems = append(c.problems, Problem{File: c.file, Line: line, Column: col, Pointer: p,
 			Message: fmt.Sprintf("duplicate key %q: JSON readers keep only one of them", lastToken(p))})
 	}
-	schema, err := schemas.Compiled(kind.schema())
-	if err != nil {
-		problem("", "internal error: %v", err)
-		return nil
-	}
-	if err := schema.Validate(generic); err != nil {
-		for _, p := range schemaProblems(err) {
-			problem(p.Pointer, "%s", p.Message)
+	// The quick check answers for the common, valid document; the full
+	// validator decides the rest and says what is wrong.
+	if !schemas.QuickValid(kind.schema(), generic) {
+		schema, err := schemas.Compiled(kind.schema())
+		if err != nil {
+			problem("", "internal error: %v", err)
+			return nil
 		}
-		return nil
+		if err := schema.Validate(generic); err != nil {
+			for _, p := range schemaProblems(err) {
+				problem(p.Pointer, "%s", p.Message)
+			}
+			return nil
+		}
 	}
 	if len(ptrs) > 0 {
 		return nil

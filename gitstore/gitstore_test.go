@@ -1,6 +1,8 @@
 package gitstore
 
 import (
+	"bytes"
+	"compress/zlib"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -633,5 +635,49 @@ func TestClosed(t *testing.T) {
 				t.Errorf("Read after Close: %v", err)
 			}
 		}
+	}
+}
+
+// TestInflateLoose checks the loose object decoder on well-formed and
+// malformed objects.
+func TestInflateLoose(t *testing.T) {
+	deflate := func(s string) []byte {
+		var b bytes.Buffer
+		w := zlib.NewWriter(&b)
+		w.Write([]byte(s))
+		w.Close()
+		return b.Bytes()
+	}
+	big := strings.Repeat("x", 100)
+	for _, c := range []struct {
+		name, object, want, err string
+	}{
+		{"blob", "blob 2\x00{}", "{}", ""},
+		{"empty blob", "blob 0\x00", "", ""},
+		{"longer than the header buffer", "blob 100\x00" + big, big, ""},
+		{"a tree", "tree 2\x00{}", "", "object is a tree, not a blob"},
+		{"short content", "blob 5\x00{}", "", "content: unexpected EOF"},
+		{"long content", "blob 1\x00{}", "", "longer than its header's 1 bytes"},
+		{"long content after the header buffer", "blob 100\x00" + big + "y", "", "longer than its header's 100 bytes"},
+		{"no NUL", "blob 2 {}", "", "malformed object header"},
+		{"no size", "blob\x00{}", "", "malformed object header"},
+		{"bad size", "blob -1\x00{}", "", `malformed object size "-1"`},
+		{"too large", fmt.Sprintf("blob %d\x00", flagrepo.MaxFileSize+1), "", "at most"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := inflateLoose(deflate(c.object))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one containing %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || string(got) != c.want {
+				t.Fatalf("got %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+	if _, err := inflateLoose([]byte("not zlib")); err == nil {
+		t.Fatal("no error for data that is not zlib")
 	}
 }

@@ -410,22 +410,28 @@ func decodeDocument(kind fileKind, data []byte, c *collector) any {
 		problem("@"+fmt.Sprint(off), "invalid UTF-8 at byte offset %d: documents must be UTF-8 text", off)
 		return nil
 	}
-	var generic any
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	if err := d.Decode(&generic); err != nil {
-		problem(syntaxPointer(err, data), "%s", syntaxMessage(err))
-		return nil
-	}
-	if _, err := d.Token(); err != io.EOF {
-		problem(fmt.Sprintf("@%d", d.InputOffset()), "unexpected data after the JSON document")
-		return nil
+	// The fast parser takes a well-formed document without repeated keys;
+	// encoding/json and duplicateKeys say what is wrong with the others.
+	generic, parsed := parseTree(data)
+	var ptrs []string
+	var offs []int
+	if !parsed {
+		d := json.NewDecoder(bytes.NewReader(data))
+		d.UseNumber()
+		if err := d.Decode(&generic); err != nil {
+			problem(syntaxPointer(err, data), "%s", syntaxMessage(err))
+			return nil
+		}
+		if _, err := d.Token(); err != io.EOF {
+			problem(fmt.Sprintf("@%d", d.InputOffset()), "unexpected data after the JSON document")
+			return nil
+		}
+		ptrs, offs = duplicateKeys(data)
 	}
 	if _, ok := generic.(map[string]any); !ok {
 		problem("", "expected a JSON object, found %s", jsonTypeName(generic))
 		return nil
 	}
-	ptrs, offs := duplicateKeys(data)
 	for i, p := range ptrs {
 		line, col := lineCol(data, offs[i])
 		c.problems = append(c.problems, Problem{File: c.file, Line: line, Column: col, Pointer: p,

@@ -213,10 +213,22 @@ func inflateLoose(compressed []byte) ([]byte, error) {
 			return nil, fmt.Errorf("content: %w", err)
 		}
 	}
-	// Nothing may follow the content.
-	var extra [1]byte
-	if m, _ := zr.Read(extra[:]); m != 0 || n-nul-1 > int(size) {
+	// Nothing may follow the content, and reading to the end checks the
+	// zlib checksum.
+	if n-nul-1 > int(size) {
 		return nil, fmt.Errorf("object is longer than its header's %d bytes", size)
 	}
-	return data, nil
+	var extra [1]byte
+	for {
+		m, err := zr.Read(extra[:])
+		if m != 0 {
+			return nil, fmt.Errorf("object is longer than its header's %d bytes", size)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("content: %w", err)
+		}
+	}
 }

@@ -680,4 +680,14 @@ func TestInflateLoose(t *testing.T) {
 	if _, err := inflateLoose([]byte("not zlib")); err == nil {
 		t.Fatal("no error for data that is not zlib")
 	}
+	// A changed content byte fails the checksum; a truncated stream fails.
+	good := deflate("blob 100\x00" + big)
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] ^= 1
+	if _, err := inflateLoose(bad); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("corrupt checksum: %v", err)
+	}
+	if _, err := inflateLoose(good[:len(good)-5]); err == nil {
+		t.Fatal("no error for a truncated object")
+	}
 }

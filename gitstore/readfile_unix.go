@@ -8,8 +8,8 @@ import (
 	"syscall"
 )
 
-// readFile appends the content of the file at path to buf, with plain
-// system calls: os.Open registers every file with the runtime's poller and
+// readFile appends the content of the regular file at path to buf, with
+// plain system calls: os.Open registers every file with the runtime's poller and
 // sets a finalizer, which for tens of thousands of small files costs more
 // than the read.
 func readFile(path string, buf *bytes.Buffer) error {
@@ -36,9 +36,14 @@ func readFile(path string, buf *bytes.Buffer) error {
 		if err != nil {
 			return &fs.PathError{Op: "read", Path: path, Err: err}
 		}
-		if n == 0 {
+		buf.Write(b[:n])
+		// A read of a regular file returns less than asked only at its
+		// end, so the usual last read (of 0 bytes) is skipped. Were a
+		// read ever short elsewhere, the object would be truncated, and
+		// its decompression fails (zlib's checksum, the header's size):
+		// an error, never wrong content.
+		if n < len(b) {
 			return nil
 		}
-		buf.Write(b[:n])
 	}
 }

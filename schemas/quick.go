@@ -109,6 +109,7 @@ type qnode struct {
 	minLength     int
 	maxLength     int
 	pattern       *regexp.Regexp
+	key           *keyPattern // pattern, when it has the form ^[first][rest]*$
 	minimum       *big.Rat
 	maximum       *big.Rat
 	enum          []any // strings, json.Number literals, bools, nil
@@ -196,6 +197,7 @@ func (c *qcompiler) compileInto(n *qnode, s map[string]any, at string, root bool
 				return fmt.Errorf("%s/pattern: not a string", at)
 			}
 			n.pattern, err = regexp.Compile(p)
+			n.key = parseKeyPattern(p)
 		case "minimum":
 			n.minimum, err = rat(v)
 		case "maximum":
@@ -365,7 +367,77 @@ func (n *qnode) validString(s string) bool {
 			return false
 		}
 	}
-	return n.pattern == nil || n.pattern.MatchString(s)
+	switch {
+	case n.key != nil:
+		return n.key.match(s)
+	case n.pattern != nil:
+		return n.pattern.MatchString(s)
+	}
+	return true
+}
+
+// keyPattern matches a pattern of the form ^[first][rest]*$ (the schemas'
+// keys), with two byte tables instead of the regexp engine. Only classes of
+// ASCII letters, digits, ranges and the punctuation _ . - are recognised;
+// anything else stays a regexp.
+type keyPattern struct{ first, rest [256]bool }
+
+func parseKeyPattern(p string) *keyPattern {
+	body, ok := strings.CutPrefix(p, "^[")
+	if !ok {
+		return nil
+	}
+	body, ok = strings.CutSuffix(body, "]*$")
+	if !ok {
+		return nil
+	}
+	first, rest, ok := strings.Cut(body, "][")
+	if !ok {
+		return nil
+	}
+	k := &keyPattern{}
+	if !byteClass(first, &k.first) || !byteClass(rest, &k.rest) {
+		return nil
+	}
+	return k
+}
+
+// byteClass sets the bytes of a bracket expression's body such as
+// "A-Za-z0-9_.-" (a "-" is a range between two letters or digits, or a
+// literal at the end).
+func byteClass(body string, set *[256]bool) bool {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case alnum(c) && i+2 < len(body) && body[i+1] == '-':
+			hi := body[i+2]
+			if !alnum(hi) || hi < c {
+				return false
+			}
+			for b := int(c); b <= int(hi); b++ {
+				set[b] = true
+			}
+			i += 2
+		case alnum(c) || c == '_' || c == '.' || c == '-' && i == len(body)-1:
+			set[c] = true
+		default:
+			return false
+		}
+	}
+	return len(body) > 0
+}
+
+func (k *keyPattern) match(s string) bool {
+	if s == "" || !k.first[s[0]] {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !k.rest[s[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // validNumber checks a number literal. Only plain integer literals (an

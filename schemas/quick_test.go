@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -204,6 +205,30 @@ func TestQuickValidEdgeCases(t *testing.T) {
 		}
 		if got && !fullValid(t, c.kind, v) {
 			t.Errorf("%s %.80s: QuickValid accepts what the schema rejects", c.kind, c.doc)
+		}
+	}
+}
+
+// TestKeyPattern checks the byte-table form of the key patterns against
+// the regexp engine.
+func TestKeyPattern(t *testing.T) {
+	patterns := []string{`^[A-Za-z0-9][A-Za-z0-9_.-]*$`, `^[a-c][x-z_]*$`}
+	inputs := []string{"", "a", "A", "0", "_a", "-a", ".a", "a_b.c-d", "a b", "a/b", "é", "aé", "a\x00", "Z9", "ab\n", "abc", "ax_", "ad", "a-"}
+	for _, p := range patterns {
+		k := schemas.ParseKeyPattern(p)
+		if k == nil {
+			t.Fatalf("%s: not recognised", p)
+		}
+		re := regexp.MustCompile(p)
+		for _, in := range inputs {
+			if got, want := k.Match(in), re.MatchString(in); got != want {
+				t.Errorf("%s on %q: %v, regexp %v", p, in, got, want)
+			}
+		}
+	}
+	for _, p := range []string{`^[0-9a-f]{64}$`, `^[A-Za-z0-9][A-Za-z0-9_-]{7,127}$`, `^[a-z][a\\d]*$`, `^[z-a][a]*$`, `[a][b]*$`, `^[a][b]*`, `^[][a]*$`} {
+		if schemas.ParseKeyPattern(p) != nil {
+			t.Errorf("%s: recognised as a key pattern", p)
 		}
 	}
 }

@@ -19,11 +19,12 @@ import (
 // and only when a benchmark asks for it; set GITFLAGS_BENCH_DIR to keep it
 // between runs.
 var bench struct {
-	once sync.Once
-	root string
-	temp bool
-	dir  string
-	err  error
+	once   sync.Once
+	root   string
+	temp   bool
+	dir    string // work tree, every object loose (as committed)
+	packed string // bare clone of dir: one packfile, as a clone or git gc leaves it
+	err    error
 }
 
 func cleanupBench() {
@@ -91,8 +92,15 @@ func editJSON(path string, fn func(map[string]any)) error {
 }
 
 // benchRepo returns the benchmark repository (HEAD~1: the generated
-// repository, HEAD: benchEdits).
+// repository, HEAD: benchEdits), with loose objects.
 func benchRepo(b *testing.B) string {
+	loose, _ := benchRepos(b)
+	return loose
+}
+
+// benchRepos returns the benchmark repository with loose objects, and its
+// packed clone.
+func benchRepos(b *testing.B) (loose, packed string) {
 	b.Helper()
 	gittest.Available(b)
 	bench.once.Do(func() {
@@ -105,10 +113,12 @@ func benchRepo(b *testing.B) string {
 			return
 		}
 		bench.dir = filepath.Join(bench.root, "diff10k")
+		bench.packed = filepath.Join(bench.root, "diff10k-packed.git")
 		if _, err := os.Stat(filepath.Join(bench.root, "diff10k.ready")); err == nil {
 			return
 		}
 		os.RemoveAll(bench.dir)
+		os.RemoveAll(bench.packed)
 		if bench.err = repogen.Write(bench.dir, repogen.Large()); bench.err != nil {
 			return
 		}
@@ -123,12 +133,16 @@ func benchRepo(b *testing.B) string {
 		if _, bench.err = gittest.CommitDir(bench.dir, "Change 10 files"); bench.err != nil {
 			return
 		}
+		// A clone over the git protocol writes one packfile with deltas.
+		if _, bench.err = gittest.Output(bench.root, "clone", "-q", "--bare", "--no-local", bench.dir, bench.packed); bench.err != nil {
+			return
+		}
 		bench.err = os.WriteFile(filepath.Join(bench.root, "diff10k.ready"), nil, 0o644)
 	})
 	if bench.err != nil {
 		b.Fatal(bench.err)
 	}
-	return bench.dir
+	return bench.dir, bench.packed
 }
 
 // benchIdentities returns n identities with the traits the generated
@@ -174,18 +188,20 @@ func diffOnce(b *testing.B, dir string, opts Options) *Report {
 // repository, the two revisions 10 files apart; with 100,000 identities
 // evaluated on both sides.
 func BenchmarkDiff10k(b *testing.B) {
-	dir := benchRepo(b)
+	dir, packed := benchRepos(b)
 	check := func(r *Report) {
 		if !r.Valid() || len(r.Changes) < 10 {
 			b.Fatalf("valid %v, %d changes", r.Valid(), len(r.Changes))
 		}
 	}
-	b.Run("revisions", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			check(diffOnce(b, dir, Options{}))
-		}
-	})
+	for _, c := range []struct{ name, dir string }{{"loose", dir}, {"packed", packed}} {
+		b.Run("revisions/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				check(diffOnce(b, c.dir, Options{}))
+			}
+		})
+	}
 	b.Run("identities=100000", func(b *testing.B) {
 		ids := &IdentitySet{Source: "generated", All: benchIdentities(100_000)}
 		b.ReportAllocs()

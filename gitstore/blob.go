@@ -88,8 +88,18 @@ func (r *Repo) release(s *filesystem.Storage) {
 func (r *Repo) readBlob(h plumbing.Hash) ([]byte, error) {
 	r.blobReads.Add(1)
 	if r.objects != "" {
+		// Packs first (pack.go): most objects of a cloned or collected
+		// repository are packed, and a lookup in the indexes costs no
+		// system call.
+		if data, ok, err := r.packs.readBlob(h, false); ok || err != nil {
+			return data, err
+		}
 		data, ok, err := r.readLoose(h)
 		if ok || err != nil {
+			return data, err
+		}
+		// Or in a pack written since the packs were listed (git fetch, gc).
+		if data, ok, err := r.packs.readBlob(h, true); ok || err != nil {
 			return data, err
 		}
 	}

@@ -7,10 +7,10 @@
 // (UpdateRef), and pushes that are never forced (Push); objects and
 // references are fsynced before a write returns.
 //
-// All Git access goes through go-git; the git binary is never run. Loose
-// objects are decoded with go-git's object file reader straight from the
-// objects directory (see readLoose for why); everything else goes through
-// go-git's storage.
+// All Git access goes through go-git; the git binary is never run. Blobs are
+// read straight from the objects directory: loose ones by readLoose, packed
+// ones by a pack reader of our own (pack.go); everything else, and what
+// those do not handle, goes through go-git's storage.
 //
 // A Repo is safe for concurrent use. go-git's object storage is not, so a Repo
 // serialises its metadata operations (resolving, reading trees and commits)
@@ -68,6 +68,7 @@ type Repo struct {
 
 	dotgit  billy.Filesystem // the .git directory (or the bare repository)
 	objects string           // its objects directory on disk, for loose objects; "" when unknown
+	packs   *packSet         // reads blobs from objects/pack (pack.go); nil when objects is ""
 	cache   cache.Object     // shared by the blob readers; safe for concurrent use
 	readers chan *filesystem.Storage
 	created atomic.Int32 // blob readers created so far
@@ -122,7 +123,7 @@ func Open(path string) (*Repo, error) {
 	if fi, err := os.Stat(objects); err != nil || !fi.IsDir() {
 		objects = "" // e.g. a linked work tree: let go-git find the objects
 	}
-	return &Repo{
+	r := &Repo{
 		objects: objects,
 		path:    path,
 		repo:    repo,
@@ -131,7 +132,11 @@ func Open(path string) (*Repo, error) {
 		cache:   cache.NewObjectLRU(cacheSize),
 		readers: make(chan *filesystem.Storage, n),
 		maxRead: n,
-	}, nil
+	}
+	if objects != "" {
+		r.packs = newPackSet(objects, r.readLoose)
+	}
+	return r, nil
 }
 
 // Path returns the path the repository was opened at.
@@ -153,6 +158,7 @@ func (r *Repo) Close() error {
 		s := <-r.readers
 		errs = append(errs, s.Close())
 	}
+	errs = append(errs, r.packs.close())
 	r.mu.Lock()
 	errs = append(errs, r.st.Close())
 	r.mu.Unlock()

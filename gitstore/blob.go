@@ -161,7 +161,7 @@ func (r *Repo) readLoose(h plumbing.Hash) (data []byte, ok bool, err error) {
 		}
 		return nil, false, err
 	}
-	data, err = inflateLoose(buf.Bytes())
+	data, err = inflateLoose(buf.Bytes(), "blob", flagrepo.MaxFileSize)
 	if err != nil {
 		var tl *TooLargeError
 		if errors.As(err, &tl) {
@@ -172,9 +172,35 @@ func (r *Repo) readLoose(h plumbing.Hash) (data []byte, ok bool, err error) {
 	return data, true, nil
 }
 
-// inflateLoose decompresses a loose blob object: zlib data holding
-// "blob <size>\x00" and the content.
-func inflateLoose(compressed []byte) ([]byte, error) {
+// readLooseTree reads a loose tree object, as readLoose does blobs. ok is
+// false when the tree is not loose or is larger than maxBaseSize (left to
+// go-git).
+func (r *Repo) readLooseTree(h plumbing.Hash) (data []byte, ok bool, err error) {
+	hex := h.String()
+	buf := compressedPool.Get().(*bytes.Buffer)
+	defer compressedPool.Put(buf)
+	buf.Reset()
+	if err := readFile(filepath.Join(r.objects, hex[:2], hex[2:]), buf); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	data, err = inflateLoose(buf.Bytes(), "tree", maxBaseSize)
+	if err != nil {
+		var tl *TooLargeError
+		if errors.As(err, &tl) {
+			return nil, false, nil
+		}
+		return nil, true, fmt.Errorf("loose object: %w", err)
+	}
+	return data, true, nil
+}
+
+// inflateLoose decompresses a loose object of type typ ("blob", "tree"):
+// zlib data holding "<typ> <size>\x00" and the content. Content larger than
+// limit is a *TooLargeError, found from the header.
+func inflateLoose(compressed []byte, typ string, limit int64) ([]byte, error) {
 	src := bytes.NewReader(compressed)
 	var zr io.ReadCloser
 	if v := inflaters.Get(); v != nil {
@@ -199,24 +225,24 @@ func inflateLoose(compressed []byte) ([]byte, error) {
 	if nul < 0 {
 		return nil, errors.New("malformed object header")
 	}
-	typ, sizeText, found := strings.Cut(string(head[:nul]), " ")
+	got, sizeText, found := strings.Cut(string(head[:nul]), " ")
 	if !found {
 		return nil, errors.New("malformed object header")
 	}
-	if typ != "blob" {
-		return nil, fmt.Errorf("object is a %s, not a blob", typ)
+	if got != typ {
+		return nil, fmt.Errorf("object is a %s, not a %s", got, typ)
 	}
 	size, err := strconv.ParseInt(sizeText, 10, 64)
 	if err != nil || size < 0 {
 		return nil, fmt.Errorf("malformed object size %q", sizeText)
 	}
-	if size > flagrepo.MaxFileSize {
+	if size > limit {
 		return nil, &TooLargeError{Size: size}
 	}
 	data := make([]byte, size)
-	got := copy(data, head[nul+1:n])
-	if got < int(size) {
-		if _, err := io.ReadFull(zr, data[got:]); err != nil {
+	have := copy(data, head[nul+1:n])
+	if have < int(size) {
+		if _, err := io.ReadFull(zr, data[have:]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}

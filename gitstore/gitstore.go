@@ -381,6 +381,41 @@ func (r *Repo) walk(entries []object.TreeEntry, prefix string, files *[]flagrepo
 	return nil
 }
 
+// treeData returns the content of tree h: from the packs or a loose object
+// with gitstore's own readers (a listing of a large repository reads
+// megabytes of trees), else through go-git into r.treeBuf. The caller holds
+// r.mu.
+func (r *Repo) treeData(h plumbing.Hash) ([]byte, error) {
+	if r.objects != "" {
+		if data, ok, err := r.packs.readTree(h); ok || err != nil {
+			return data, err
+		}
+		if data, ok, err := r.readLooseTree(h); ok || err != nil {
+			return data, err
+		}
+	}
+	o, err := r.st.EncodedObject(plumbing.TreeObject, h)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := o.Reader()
+	if err != nil {
+		return nil, err
+	}
+	if int64(cap(r.treeBuf)) < o.Size() {
+		r.treeBuf = make([]byte, o.Size())
+	}
+	data := r.treeBuf[:o.Size()]
+	_, err = io.ReadFull(rd, data)
+	if cerr := rd.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read tree %s: %w", h, err)
+	}
+	return data, nil
+}
+
 // readTree reads the entries of tree h as go-git's object.Tree.Decode does.
 // old are the entries the directory had in the previous listing (or nil):
 // the names of entries found there are taken from there rather than
@@ -394,24 +429,9 @@ func (r *Repo) readTree(h plumbing.Hash, old []object.TreeEntry) (entries []obje
 			r.trees.add(h, entries)
 		}
 	}()
-	o, err := r.st.EncodedObject(plumbing.TreeObject, h)
+	data, err := r.treeData(h) // the entries keep no part of it
 	if err != nil {
 		return nil, err
-	}
-	rd, err := o.Reader()
-	if err != nil {
-		return nil, err
-	}
-	if int64(cap(r.treeBuf)) < o.Size() {
-		r.treeBuf = make([]byte, o.Size())
-	}
-	data := r.treeBuf[:o.Size()] // the entries keep no part of it
-	_, err = io.ReadFull(rd, data)
-	if cerr := rd.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read tree %s: %w", h, err)
 	}
 	entries = make([]object.TreeEntry, 0, max(len(old), 8))
 	j := 0

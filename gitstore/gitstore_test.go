@@ -665,7 +665,7 @@ func TestInflateLoose(t *testing.T) {
 		{"too large", fmt.Sprintf("blob %d\x00", flagrepo.MaxFileSize+1), "", "at most"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := inflateLoose(deflate(c.object))
+			got, err := inflateLoose(deflate(c.object), "blob", flagrepo.MaxFileSize)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("error %v, want one containing %q", err, c.err)
@@ -677,17 +677,17 @@ func TestInflateLoose(t *testing.T) {
 			}
 		})
 	}
-	if _, err := inflateLoose([]byte("not zlib")); err == nil {
+	if _, err := inflateLoose([]byte("not zlib"), "blob", flagrepo.MaxFileSize); err == nil {
 		t.Fatal("no error for data that is not zlib")
 	}
 	// A changed content byte fails the checksum; a truncated stream fails.
 	good := deflate("blob 100\x00" + big)
 	bad := bytes.Clone(good)
 	bad[len(bad)-1] ^= 1
-	if _, err := inflateLoose(bad); err == nil || !strings.Contains(err.Error(), "checksum") {
+	if _, err := inflateLoose(bad, "blob", flagrepo.MaxFileSize); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("corrupt checksum: %v", err)
 	}
-	if _, err := inflateLoose(good[:len(good)-5]); err == nil {
+	if _, err := inflateLoose(good[:len(good)-5], "blob", flagrepo.MaxFileSize); err == nil {
 		t.Fatal("no error for a truncated object")
 	}
 }

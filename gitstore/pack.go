@@ -460,6 +460,17 @@ func (s *packSet) close() error {
 // packs. ok is false when the blob is not packed, or is left to go-git.
 // A blob larger than flagrepo.MaxFileSize gives a *TooLargeError.
 func (s *packSet) readBlob(h plumbing.Hash, rescan bool) (data []byte, ok bool, err error) {
+	return s.readObject(h, objBlob, rescan)
+}
+
+// readTree reads tree h from the packs, as readBlob does blobs. A tree
+// larger than maxBaseSize is left to go-git (ok false).
+func (s *packSet) readTree(h plumbing.Hash) (data []byte, ok bool, err error) {
+	return s.readObject(h, objTree, false)
+}
+
+// readObject reads object h of type want (objBlob or objTree).
+func (s *packSet) readObject(h plumbing.Hash, want int, rescan bool) (data []byte, ok bool, err error) {
 	if s.closed.Load() {
 		return nil, false, errClosed
 	}
@@ -469,14 +480,14 @@ func (s *packSet) readBlob(h plumbing.Hash, rescan bool) (data []byte, ok bool, 
 	} else {
 		list = s.list()
 	}
-	data, err = s.read(list, &h)
+	data, err = s.read(list, &h, want)
 	if err != nil && !errors.Is(err, errNotPacked) && !errors.Is(err, errUnhandled) && !isTooLarge(err) {
 		// The pack may have been replaced (git gc, or the next scan closed
 		// a retired pack): read again from the packs there are now.
 		if s.closed.Load() {
 			return nil, false, errClosed
 		}
-		data, err = s.read(s.rescan(), &h)
+		data, err = s.read(s.rescan(), &h, want)
 	}
 	switch {
 	case err == nil:
@@ -492,8 +503,9 @@ func isTooLarge(err error) bool {
 	return errors.As(err, &tl)
 }
 
-// read reads blob h from the first of the packs that holds it.
-func (s *packSet) read(list []*packFile, h *plumbing.Hash) ([]byte, error) {
+// read reads object h of type want from the first of the packs that holds
+// it.
+func (s *packSet) read(list []*packFile, h *plumbing.Hash, want int) ([]byte, error) {
 	for _, p := range list {
 		off, err := p.find(h)
 		if err != nil {
@@ -505,11 +517,11 @@ func (s *packSet) read(list []*packFile, h *plumbing.Hash) ([]byte, error) {
 		if p.err != nil {
 			return nil, p.err
 		}
-		typ, data, err := s.resolve(list, p, off)
+		typ, data, err := s.resolve(list, p, off, want)
 		if err != nil {
 			return nil, err
 		}
-		if typ != objBlob {
+		if typ != want {
 			return nil, errUnhandled
 		}
 		return data, nil
@@ -541,18 +553,22 @@ func (l *link) release() {
 	}
 }
 
-// resolve reads the requested object, at off in p, applying its deltas. A
-// blob over flagrepo.MaxFileSize gives a *TooLargeError. The result is the
-// caller's.
+// resolve reads the requested object, at off in p, of type want, applying
+// its deltas. Another type is errUnhandled. A blob over flagrepo.MaxFileSize
+// gives a *TooLargeError; a tree over maxBaseSize is errUnhandled. The
+// result is the caller's.
 //
 // A chain is read as git does: its deltas are followed down to a cached
 // base or a whole object, then applied from the bottom up, caching each
 // result (the bases of the next chains through them). Of the deltas, only
 // the top one's data is held during the walk down.
-func (s *packSet) resolve(list []*packFile, p *packFile, off int64) (typ int, data []byte, err error) {
+func (s *packSet) resolve(list []*packFile, p *packFile, off int64, want int) (typ int, data []byte, err error) {
 	// It may have been the base of an object read before.
 	if typ, data, ok := s.cache.get(p.id, off); ok {
-		if int64(len(data)) > flagrepo.MaxFileSize {
+		if typ != want {
+			return 0, nil, errUnhandled
+		}
+		if want == objBlob && int64(len(data)) > flagrepo.MaxFileSize {
 			return 0, nil, &TooLargeError{Size: int64(len(data))}
 		}
 		return typ, bytes.Clone(data), nil
@@ -592,15 +608,16 @@ walk:
 		switch t {
 		case objCommit, objTree, objBlob, objTag:
 			if len(chain) == 0 {
-				if t != objBlob {
+				if t != want {
 					putStream(st)
 					return 0, nil, errUnhandled
 				}
-				if size > flagrepo.MaxFileSize {
+				if want == objBlob && size > flagrepo.MaxFileSize {
 					putStream(st)
 					return 0, nil, &TooLargeError{Size: size}
 				}
-			} else if size > maxBaseSize {
+			}
+			if size > maxBaseSize {
 				putStream(st)
 				return 0, nil, errUnhandled
 			}
@@ -634,7 +651,7 @@ walk:
 		if len(chain) == 1 {
 			// The requested object is a delta: check the size of its
 			// result before reading its bases.
-			if err := chain[0].inflate(true); err != nil {
+			if err := chain[0].inflate(want == objBlob); err != nil {
 				return 0, nil, err
 			}
 		}
@@ -711,9 +728,9 @@ func (s *packSet) locate(list []*packFile, p *packFile, h *plumbing.Hash) (*pack
 }
 
 // inflate inflates the delta's data into a pooled buffer, checking the sizes
-// in its header first: for the requested object (top), a result over
-// flagrepo.MaxFileSize is a *TooLargeError, found without inflating more
-// than the header.
+// in its header first: for the requested object when it is to be a blob
+// (top), a result over flagrepo.MaxFileSize is a *TooLargeError, found
+// without inflating more than the header.
 func (l *link) inflate(top bool) error {
 	zr, err := getInflater(l.st)
 	if err != nil {

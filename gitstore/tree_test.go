@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gitflags/gitflags/repogen/gittest"
 )
 
 // storeTree writes a tree object with the given raw content into r.
@@ -94,4 +97,52 @@ func TestReadTreeMatchesGoGit(t *testing.T) {
 	if unsafe.StringData(got[0].Name) != unsafe.StringData(old[0].Name) || unsafe.StringData(got[2].Name) != unsafe.StringData(old[1].Name) {
 		t.Error("the names of unchanged entries are new strings")
 	}
+}
+
+// TestTreeDataMatchesGit reads every tree of a repository whose trees are
+// loose, then packed with deltas (several commits changing a few entries of
+// large directories), and compares each with git cat-file.
+func TestTreeDataMatchesGit(t *testing.T) {
+	files := map[string]string{"gitflags.json": `{"format_version": 1, "project": {"id": 1, "name": "T"}}`}
+	for i := range 300 {
+		files[fmt.Sprintf("features/f%03d.json", i)] = fmt.Sprintf(`{"id": %d, "default": {"enabled": true}}`, i+1)
+		files[fmt.Sprintf("environments/e/features/f%03d.json", i)] = `{"enabled": false}`
+	}
+	dir, _ := newRepo(t, files)
+	for c := range 5 {
+		writeFiles(t, dir, map[string]string{
+			fmt.Sprintf("features/f%03d.json", c*7):              fmt.Sprintf(`{"id": %d, "default": {"enabled": false}}`, c*7+1),
+			fmt.Sprintf("environments/e/features/new%d.json", c): `{"enabled": true}`,
+		})
+		gittest.CommitAll(t, dir, fmt.Sprintf("change %d", c))
+	}
+	check := func(layout string) {
+		r := open(t, dir)
+		trees := strings.Fields(gittest.Run(t, dir, "cat-file", "--batch-all-objects", "--batch-check=%(objecttype) %(objectname)"))
+		n := 0
+		for i := 0; i+1 < len(trees); i += 2 {
+			if trees[i] != "tree" {
+				continue
+			}
+			h := plumbing.NewHash(trees[i+1])
+			want := gittest.Run(t, dir, "cat-file", "tree", h.String())
+			r.mu.Lock()
+			got, err := r.treeData(h)
+			r.mu.Unlock()
+			// gittest.Run trims the output's white space.
+			if err != nil || strings.TrimSpace(string(got)) != want {
+				t.Fatalf("%s: tree %s: %v, %d bytes, git has %d", layout, h, err, len(got), len(want))
+			}
+			n++
+		}
+		if n < 10 {
+			t.Fatalf("%s: only %d trees", layout, n)
+		}
+	}
+	check("loose")
+	gittest.Run(t, dir, "repack", "-adf", "--depth=50", "--window=250")
+	if loose := gittest.Run(t, dir, "count-objects"); !strings.HasPrefix(loose, "0 objects") {
+		t.Fatalf("objects left loose: %s", loose)
+	}
+	check("packed")
 }

@@ -2,6 +2,7 @@ package flagrepo
 
 import (
 	"encoding/json"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -17,8 +18,11 @@ import (
 // A full load of a large repository parses tens of thousands of documents;
 // encoding/json scans each twice (once to find the value's end, once to
 // decode it) and allocates more, which made parsing a fifth of a load.
-func parseTree(data []byte) (v any, ok bool) {
-	p := jsonParser{data: data}
+//
+// The objects and arrays come from arena (nil: allocated), and are valid
+// until the arena is released.
+func parseTree(data []byte, arena *treeArena) (v any, ok bool) {
+	p := jsonParser{data: data, arena: arena}
 	v, ok = p.value(0)
 	if !ok {
 		return nil, false
@@ -27,13 +31,91 @@ func parseTree(data []byte) (v any, ok bool) {
 	return v, p.i == len(p.data)
 }
 
+// treeArena recycles the maps and slices of parsed trees. The tree of a
+// feature or feature state is garbage as soon as its typed document is
+// built (which keeps only strings and scalars), and allocating its many
+// small maps was the largest part of a full load's allocations, which cost
+// the garbage collector and page faults as much as the parsing.
+type treeArena struct {
+	maps   []map[string]any
+	nmaps  int
+	slices [][]any
+	nslice int
+}
+
+// Bounds on what an arena keeps between documents: a document with more
+// objects or arrays gets new ones for the rest.
+const (
+	arenaMaps   = 256
+	arenaSlices = 256
+)
+
+var arenas = sync.Pool{New: func() any { return new(treeArena) }}
+
+// recycleTrees turns the arenas on; a test turns them off to compare.
+var recycleTrees = true
+
+func (a *treeArena) newMap() map[string]any {
+	if a == nil {
+		return make(map[string]any)
+	}
+	if a.nmaps < len(a.maps) {
+		m := a.maps[a.nmaps]
+		a.nmaps++
+		return m
+	}
+	m := make(map[string]any)
+	if len(a.maps) < arenaMaps {
+		a.maps = append(a.maps, m)
+		a.nmaps++
+	}
+	return m
+}
+
+// newSlice returns an empty slice and its index in the arena (-1: not kept;
+// pass the filled slice to keepSlice).
+func (a *treeArena) newSlice() ([]any, int) {
+	if a == nil {
+		return []any{}, -1
+	}
+	if a.nslice < len(a.slices) {
+		i := a.nslice
+		a.nslice++
+		return a.slices[i][:0], i
+	}
+	if len(a.slices) < arenaSlices {
+		a.slices = append(a.slices, make([]any, 0, 4))
+		a.nslice++
+		return a.slices[len(a.slices)-1], len(a.slices) - 1
+	}
+	return []any{}, -1
+}
+
+func (a *treeArena) keepSlice(i int, s []any) {
+	if a != nil && i >= 0 {
+		a.slices[i] = s
+	}
+}
+
+// release empties the maps and slices handed out, for the next document.
+func (a *treeArena) release() {
+	for _, m := range a.maps[:a.nmaps] {
+		clear(m)
+	}
+	for _, s := range a.slices[:a.nslice] {
+		clear(s)
+	}
+	a.nmaps, a.nslice = 0, 0
+}
+
 // maxTreeDepth is the nesting the fast path parses; deeper documents take
 // the slow path (encoding/json allows 10,000).
 const maxTreeDepth = 200
 
 type jsonParser struct {
-	data []byte
-	i    int
+	data  []byte
+	i     int
+	arena *treeArena
 }
 
 func (p *jsonParser) space() {
@@ -82,7 +164,7 @@ func (p *jsonParser) literal(word string) bool {
 
 func (p *jsonParser) object(depth int) (any, bool) {
 	p.i++ // {
-	m := make(map[string]any)
+	m := p.arena.newMap()
 	p.space()
 	if p.i < len(p.data) && p.data[p.i] == '}' {
 		p.i++
@@ -128,7 +210,7 @@ func (p *jsonParser) object(depth int) (any, bool) {
 
 func (p *jsonParser) array(depth int) (any, bool) {
 	p.i++ // [
-	a := []any{}
+	a, slot := p.arena.newSlice()
 	p.space()
 	if p.i < len(p.data) && p.data[p.i] == ']' {
 		p.i++
@@ -140,6 +222,7 @@ func (p *jsonParser) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
+		p.arena.keepSlice(slot, a)
 		p.space()
 		if p.i >= len(p.data) {
 			return nil, false

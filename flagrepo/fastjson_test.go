@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gitflags/gitflags/repogen"
 )
 
 // slowTree is what decodeDocument's slow path reads: the value, whether the
@@ -28,10 +31,18 @@ func slowTree(data []byte) (v any, wellFormed bool, dups int) {
 // slow path reads the same value, well formed and without repeated keys.
 func checkTree(t *testing.T, data []byte) (parsed bool) {
 	t.Helper()
-	v, ok := parseTree(data)
+	v, ok := parseTree(data, nil)
 	if !ok {
 		return false
 	}
+	// With an arena used before, the same tree.
+	a := new(treeArena)
+	parseTree([]byte(`{"x": [1, {"y": [2]}], "z": {}}`), a)
+	a.release()
+	if av, aok := parseTree(data, a); !aok || !reflect.DeepEqual(av, v) {
+		t.Fatalf("%q: parseTree with an arena gives %#v, %v; without %#v", data, av, aok, v)
+	}
+	a.release()
 	want, wellFormed, dups := slowTree(data)
 	if !wellFormed || dups > 0 {
 		t.Fatalf("%q: parseTree accepts what encoding/json rejects (well formed %v, %d repeated keys)", data, wellFormed, dups)
@@ -93,4 +104,45 @@ func FuzzParseTree(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkTree(t, data)
 	})
+}
+
+// TestArenaLeavesSnapshotsIntact loads generated repositories with the
+// trees recycled and without, and checks the documents are the same: typed
+// documents keep nothing of the recycled trees (a slice kept would be
+// emptied, or refilled by the next document).
+func TestArenaLeavesSnapshotsIntact(t *testing.T) {
+	load := func(dir string) *Snapshot {
+		files, err := DirFiles(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := Load(Revision{}, files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	small := repogen.Small()
+	if err := repogen.Write(a, small); err != nil {
+		t.Fatal(err)
+	}
+	other := small
+	other.Seed++
+	if err := repogen.Write(b, other); err != nil {
+		t.Fatal(err)
+	}
+	recycleTrees = false
+	want := load(a)
+	recycleTrees = true
+	got := load(a)
+	load(b)
+	if !reflect.DeepEqual(want.Features, got.Features) {
+		t.Error("features differ when their trees are recycled")
+	}
+	for k, e := range want.Environments {
+		if !reflect.DeepEqual(got.Environments[k].Features, e.Features) {
+			t.Errorf("environment %s: feature states differ when their trees are recycled", k)
+		}
+	}
 }

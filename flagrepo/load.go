@@ -412,7 +412,17 @@ func decodeDocument(kind fileKind, data []byte, c *collector) any {
 	}
 	// The fast parser takes a well-formed document without repeated keys;
 	// encoding/json and duplicateKeys say what is wrong with the others.
-	generic, parsed := parseTree(data)
+	// The tree of a feature or feature state lives only until its typed
+	// document is built: its maps and slices are recycled.
+	var arena *treeArena
+	if recycleTrees && (kind == kindFeature || kind == kindEnvironmentFeature) {
+		arena = arenas.Get().(*treeArena)
+		defer func() {
+			arena.release()
+			arenas.Put(arena)
+		}()
+	}
+	generic, parsed := parseTree(data, arena)
 	var ptrs []string
 	var offs []int
 	if !parsed {

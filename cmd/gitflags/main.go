@@ -61,6 +61,9 @@ func commands() []command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if args := os.Args[1:]; len(args) > 0 && args[0] != "serve" && !strings.HasPrefix(args[0], "-") {
+		oneShotGC() // not for the server, which runs gitflags without a command too
+	}
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -104,6 +107,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "gitflags: unknown command %q\n\n", name)
 	printHelp(stderr)
 	return 2
+}
+
+// oneShotGCPercent is the garbage collector's target for the commands that
+// run once and exit (validate, diff, import, export, ...): a full load of a
+// large repository allocates hundreds of megabytes of short-lived garbage,
+// and fewer collections make `gitflags diff` and `gitflags validate` of a
+// 10,000-feature repository about a tenth faster for about a third more
+// peak memory (README, "Reviewing changes").
+const oneShotGCPercent = 400
+
+// oneShotGC sets oneShotGCPercent unless GOGC says otherwise.
+func oneShotGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(oneShotGCPercent)
+	}
 }
 
 func isHelp(arg string) bool {

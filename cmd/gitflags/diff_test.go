@@ -287,11 +287,27 @@ func TestCIScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pinned := regexp.MustCompile(`go install github\.com/gitflags/gitflags/cmd/gitflags@v\d+\.\d+\.\d+\n`)
+	pinned := regexp.MustCompile(`go install github\.com/gitflags/gitflags/cmd/gitflags@(v\d+\.\d+\.\d+)\n`)
+	pins := map[string]bool{}
 	for name, data := range map[string]string{"gitflags.yml": string(workflow), ".gitlab-ci.yml": string(gitlab)} {
-		if !strings.Contains(data, "sh .gitflags/ci.sh\n") || !pinned.MatchString(data) {
+		m := pinned.FindStringSubmatch(data)
+		if !strings.Contains(data, "sh .gitflags/ci.sh\n") || m == nil {
 			t.Errorf("%s does not install a pinned gitflags and run sh .gitflags/ci.sh:\n%s", name, data)
+			continue
 		}
+		pins[m[1]] = true
+	}
+	// Both pin the latest release the README names.
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var latest string
+	if m := regexp.MustCompile("\nLatest release: `(v\\d+\\.\\d+\\.\\d+)`\\.\n").FindSubmatch(readme); m != nil {
+		latest = string(m[1])
+	}
+	if latest == "" || len(pins) != 1 || !pins[latest] {
+		t.Errorf("the CI files pin %v; the README's latest release is %q: they must be the same", slices.Sorted(maps.Keys(pins)), latest)
 	}
 	if !strings.Contains(string(workflow), "fetch-depth: 0") || !strings.Contains(string(workflow), "pull-requests: write") || !strings.Contains(string(gitlab), `GIT_DEPTH: "0"`) {
 		t.Error("the workflows must fetch the whole history and may write comments")

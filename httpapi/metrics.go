@@ -23,6 +23,8 @@ type metrics struct {
 	identityEvaluations, ofrepEvaluations prometheus.Counter
 	revision                              *prometheus.GaugeVec
 	revisionAt                            prometheus.Gauge
+	// websocket stream clients dropped by the watchdog (wsStream.watch)
+	streamDropped prometheus.Counter
 	sync                                  *SyncMetrics
 }
 
@@ -49,6 +51,10 @@ func newMetrics(s *Server) *metrics {
 		revisionAt: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitflags_served_revision_timestamp_seconds", Help: "Commit time of the served revision.",
 		}),
+		streamDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitflags_stream_clients_dropped_total",
+			Help: "Websocket stream clients disconnected because a write to them did not complete within the write timeout (a client that does not read).",
+		}),
 	}
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gitflags_served_revision_age_seconds", Help: "Seconds since the served revision was committed.",
@@ -58,7 +64,7 @@ func newMetrics(s *Server) *metrics {
 		}
 		return 0
 	})
-	m.registry.MustRegister(m.requests, m.duration, m.evaluations, m.reported, m.revision, m.revisionAt, age,
+	m.registry.MustRegister(m.requests, m.duration, m.evaluations, m.reported, m.revision, m.revisionAt, m.streamDropped, age,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(s.opts.Collectors...)
 	m.identityEvaluations = m.evaluations.WithLabelValues("identities")

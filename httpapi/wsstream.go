@@ -484,6 +484,7 @@ func (ws *wsStream) watch() {
 			// No close frame can reach a client that does not read: the
 			// connection is dropped.
 			ws.s.log.Debug("websocket stream: dropped a client that did not take a write", "timeout", timeout)
+			ws.s.metrics.streamDropped.Inc()
 			c.c.CloseNow() //nolint:errcheck // ends the write, then the reader
 			stuck[i] = nil
 		}

@@ -19,6 +19,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gitflags/gitflags/identities"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // wsMsg is any message of the websocket stream.
@@ -563,6 +565,9 @@ func TestWSStuckClientDropped(t *testing.T) {
 	reader.subscribe("reader", nil, "")
 	reader.next()
 	eventually(t, "the stuck client is dropped", func() bool { return fan.Contexts() == 1 && f.s.ws.connections(prodKey) == 1 })
+	if got := testutil.ToFloat64(f.s.metrics.streamDropped); got != 1 {
+		t.Errorf("gitflags_stream_clients_dropped_total %v, want 1", got)
+	}
 	f.commit(setValue(t, "production", "api_rate_limit", 3))
 	checkChanges(t, reader.next(), f.rev(), map[string]wsFlag{"api_rate_limit": {Enabled: true, Value: float64(3)}}, nil)
 }

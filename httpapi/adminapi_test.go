@@ -632,6 +632,12 @@ func TestAdminAPISegmentOverrides(t *testing.T) {
 
 	before = f.head(t)
 	mobile := snap.Segments["mobile_app_users"]
+	var prod struct{ Results []struct{ ID int64 } }
+	if code, body := f.call(t, http.MethodGet, fmt.Sprintf("/api/v1/features/feature-segments/?environment=%d&feature=%d",
+		snap.Environments["production"].ID, snap.Features["ai_assistant"].ID), adminToken, "", &prod); code != 200 || len(prod.Results) == 0 {
+		t.Fatalf("production feature segments: %d %s", code, body)
+	}
+	prodOverride := prod.Results[0].ID
 	for _, c := range []struct {
 		method, path, token, body string
 		code                      int
@@ -643,6 +649,10 @@ func TestAdminAPISegmentOverrides(t *testing.T) {
 		{"POST", "/api/v1/features/feature-segments/update-priorities/", adminToken, fmt.Sprintf(`[{"id": %d, "priority": 2}, {"id": %d, "priority": 2}]`, now[0].ID, now[1].ID), 400, "[1].priority"},
 		{"POST", "/api/v1/features/feature-segments/update-priorities/", adminToken, `[{"id": 12345, "priority": 2}]`, 400, "[0].id"},
 		{"POST", "/api/v1/features/feature-segments/update-priorities/", "reader-secret", fmt.Sprintf(`[{"id": %d, "priority": 2}]`, now[0].ID), 403, ""},
+		// A staging token naming a production override is refused for
+		// production (403), first or after one of its own.
+		{"POST", "/api/v1/features/feature-segments/update-priorities/", "staging-writer-secret", fmt.Sprintf(`[{"id": %d, "priority": 2}]`, prodOverride), 403, ""},
+		{"POST", "/api/v1/features/feature-segments/update-priorities/", "staging-writer-secret", fmt.Sprintf(`[{"id": %d, "priority": 2}, {"id": %d, "priority": 3}]`, now[0].ID, prodOverride), 403, ""},
 		{"POST", fmt.Sprintf("/api/v1/environments/staging/features/%d/create-segment-override/", snap.Features["api_rate_limit"].ID), adminToken,
 			fmt.Sprintf(`{"enabled": true, "feature_state_value": {"type": "unicode", "string_value": "many"}, "feature_segment": {"segment": %d}}`, mobile.ID), 400, "feature_state_value"},
 		{"POST", fmt.Sprintf("/api/v1/environments/staging/features/%d/create-segment-override/", dark.ID), adminToken,

@@ -853,6 +853,12 @@ func (s *Server) adminUpdatePriorities(w http.ResponseWriter, r *http.Request, _
 			s.writeFailed(w, r, fieldError(at+".id", "Some of the provided ids were not found: %d", item.ID.V))
 			return
 		}
+		// Each override's environment is checked as soon as it is found:
+		// a token limited to some environments gets 403 for an override
+		// elsewhere, not a 400 below that says where that override is.
+		if !allowEnvironment(w, r, o.env.Key, true) {
+			return
+		}
 		if i == 0 {
 			env, feature = o.env.Key, o.feature.Key
 		} else if o.env.Key != env || o.feature.Key != feature {
@@ -860,9 +866,6 @@ func (s *Server) adminUpdatePriorities(w http.ResponseWriter, r *http.Request, _
 			return
 		}
 		segments[i], priorities[i] = o.segment.Key, item.Priority.V
-	}
-	if !allowEnvironment(w, r, env, true) {
-		return
 	}
 	res, ok := s.commitWrite(w, r, writeTarget{env: env, subject: feature}, commits.Request{
 		Edit: func(snap *flagrepo.Snapshot, files edit.Files) (edit.Result, error) {

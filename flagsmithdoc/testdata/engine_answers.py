@@ -161,14 +161,14 @@ def make_identities(path):
             "platform": rnd.choice(["ios", "android", "web"]),
             "country": rnd.choice(["DE", "FR", "US", "GB", "NL", "ES"]),
             "orders": rnd.randint(0, 80),
-            # never integral: gitflags' identity endpoints read a trait sent as
-            # 1818.0 as the integer 1818, where the engine keeps a float
-            "lifetime_value": rnd.randint(0, 1999) + rnd.choice([0.25, 0.5, 0.75, 0.05]),
+            # integral floats too: a trait sent as 1818.0 is a float for
+            # the engine (and for gitflags since evaluator.FloatTraits)
+            "lifetime_value": rnd.randint(0, 1999) + rnd.choice([0.0, 0.25, 0.5, 0.75, 0.05]),
             "age": rnd.randint(12, 80),
             "user_id": rnd.choice([1, 2, 3, 42, 7, rnd.randint(4, 999)]),
             "tier": rnd.choice(["free", "gold", "silver"]),
             "nickname": rnd.choice(["ann", "robot", "bob", "chatbot"]),
-            "score": rnd.choice([3, 7, 8, 6.5, "5"]),
+            "score": rnd.choice([3, 7, 8, 6.5, 7.0, "5"]),
             "vip": rnd.choice([True, False, "true"]),
             "org_id": "org-%d" % rnd.randint(1, 40),
             "device": rnd.choice(["phone", "tablet"]),

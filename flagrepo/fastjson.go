@@ -97,12 +97,25 @@ func (a *treeArena) keepSlice(i int, s []any) {
 	}
 }
 
+// arenaKeepLen bounds the maps and slices an arena keeps: clear does not
+// shrink a map, so one with many entries (a document with thousands of
+// weights) is replaced by a new one rather than kept.
+const arenaKeepLen = 64
+
 // release empties the maps and slices handed out, for the next document.
 func (a *treeArena) release() {
-	for _, m := range a.maps[:a.nmaps] {
+	for i, m := range a.maps[:a.nmaps] {
+		if len(m) > arenaKeepLen {
+			a.maps[i] = make(map[string]any)
+			continue
+		}
 		clear(m)
 	}
-	for _, s := range a.slices[:a.nslice] {
+	for i, s := range a.slices[:a.nslice] {
+		if cap(s) > arenaKeepLen {
+			a.slices[i] = make([]any, 0, 4)
+			continue
+		}
 		clear(s)
 	}
 	a.nmaps, a.nslice = 0, 0

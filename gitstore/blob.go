@@ -140,7 +140,7 @@ var compressedPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // new reader allocates its decompressor's tables (tens of kilobytes).
 var inflaters sync.Pool
 
-// readLoose reads a loose object directly from the objects directory. It
+// readLoose reads a loose blob directly from the objects directory. It
 // reports ok=false when the object is not loose (it is then in a packfile).
 //
 // go-git's storage opens every loose object through a billy file system that
@@ -151,46 +151,47 @@ var inflaters sync.Pool
 // buys nothing here. The file is read with plain system calls (readFile),
 // and decompressed with a pooled zlib reader.
 func (r *Repo) readLoose(h plumbing.Hash) (data []byte, ok bool, err error) {
-	hex := h.String()
-	buf := compressedPool.Get().(*bytes.Buffer)
-	defer compressedPool.Put(buf)
-	buf.Reset()
-	if err := readFile(filepath.Join(r.objects, hex[:2], hex[2:]), buf); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, false, nil
-		}
-		return nil, false, err
-	}
-	data, err = inflateLoose(buf.Bytes(), "blob", flagrepo.MaxFileSize)
-	if err != nil {
-		var tl *TooLargeError
-		if errors.As(err, &tl) {
-			return nil, true, err
-		}
-		return nil, true, fmt.Errorf("loose object: %w", err)
-	}
-	return data, true, nil
+	return r.readLooseObject(h, "blob", flagrepo.MaxFileSize)
 }
 
 // readLooseTree reads a loose tree object, as readLoose does blobs. ok is
 // false when the tree is not loose or is larger than maxBaseSize (left to
 // go-git).
 func (r *Repo) readLooseTree(h plumbing.Hash) (data []byte, ok bool, err error) {
+	data, ok, err = r.readLooseObject(h, "tree", maxBaseSize)
+	if isTooLarge(err) {
+		return nil, false, nil
+	}
+	return data, ok, err
+}
+
+// readLooseObject reads loose object h of type typ, of at most limit bytes
+// (else a *TooLargeError).
+func (r *Repo) readLooseObject(h plumbing.Hash, typ string, limit int64) (data []byte, ok bool, err error) {
 	hex := h.String()
+	path := filepath.Join(r.objects, hex[:2], hex[2:])
 	buf := compressedPool.Get().(*bytes.Buffer)
 	defer compressedPool.Put(buf)
 	buf.Reset()
-	if err := readFile(filepath.Join(r.objects, hex[:2], hex[2:]), buf); err != nil {
+	if err := readFile(path, buf, false); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, false, nil
 		}
 		return nil, false, err
 	}
-	data, err = inflateLoose(buf.Bytes(), "tree", maxBaseSize)
+	data, err = inflateLoose(buf.Bytes(), typ, limit)
+	if err != nil && !isTooLarge(err) {
+		// readFile took a short read for the end of the file, as it is
+		// on local file systems; some network and FUSE file systems
+		// return short reads before it. Read the file to its end, then.
+		buf.Reset()
+		if rerr := readFile(path, buf, true); rerr == nil {
+			data, err = inflateLoose(buf.Bytes(), typ, limit)
+		}
+	}
 	if err != nil {
-		var tl *TooLargeError
-		if errors.As(err, &tl) {
-			return nil, false, nil
+		if isTooLarge(err) {
+			return nil, true, err
 		}
 		return nil, true, fmt.Errorf("loose object: %w", err)
 	}
@@ -215,13 +216,24 @@ func inflateLoose(compressed []byte, typ string, limit int64) ([]byte, error) {
 		}
 	}
 	defer inflaters.Put(zr)
-	// The header is at most "commit " plus 20 digits and the NUL.
+	// The header is at most "commit " plus 20 digits and the NUL. A read
+	// may end early (at a flush point of the stream): read until the NUL.
 	var head [32]byte
-	n, err := io.ReadAtLeast(zr, head[:], 1)
-	if err != nil && err != io.EOF {
-		return nil, err
+	n, nul := 0, -1
+	for nul < 0 && n < len(head) {
+		m, err := zr.Read(head[n:])
+		nul = bytes.IndexByte(head[n:n+m], 0)
+		if nul >= 0 {
+			nul += n
+		}
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	nul := bytes.IndexByte(head[:n], 0)
 	if nul < 0 {
 		return nil, errors.New("malformed object header")
 	}
@@ -232,8 +244,9 @@ func inflateLoose(compressed []byte, typ string, limit int64) ([]byte, error) {
 	if got != typ {
 		return nil, fmt.Errorf("object is a %s, not a %s", got, typ)
 	}
+	// Decimal digits, no sign, no leading zero: as git writes it.
 	size, err := strconv.ParseInt(sizeText, 10, 64)
-	if err != nil || size < 0 {
+	if err != nil || size < 0 || sizeText[0] < '0' || sizeText[0] > '9' || len(sizeText) > 1 && sizeText[0] == '0' {
 		return nil, fmt.Errorf("malformed object size %q", sizeText)
 	}
 	if size > limit {
@@ -261,6 +274,9 @@ func inflateLoose(compressed []byte, typ string, limit int64) ([]byte, error) {
 			return nil, fmt.Errorf("object is longer than its header's %d bytes", size)
 		}
 		if err == io.EOF {
+			if src.Len() > 0 {
+				return nil, errors.New("data after the end of the object's zlib stream")
+			}
 			return data, nil
 		}
 		if err != nil {

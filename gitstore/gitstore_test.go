@@ -691,3 +691,35 @@ func TestInflateLoose(t *testing.T) {
 		t.Fatal("no error for a truncated object")
 	}
 }
+
+// TestInflateLooseStrict: a flush inside the header is read through (git
+// reads such objects), and what git refuses is refused: a size with a sign
+// or a leading zero, data after the zlib stream.
+func TestInflateLooseStrict(t *testing.T) {
+	var flushed bytes.Buffer
+	w := zlib.NewWriter(&flushed)
+	w.Write([]byte("bl"))
+	w.Flush()
+	w.Write([]byte("ob 5\x00hel"))
+	w.Flush()
+	w.Write([]byte("lo"))
+	w.Close()
+	if got, err := inflateLoose(flushed.Bytes(), "blob", flagrepo.MaxFileSize); err != nil || string(got) != "hello" {
+		t.Fatalf("flushed header: %q, %v", got, err)
+	}
+	deflate := func(s string) []byte {
+		var b bytes.Buffer
+		w := zlib.NewWriter(&b)
+		w.Write([]byte(s))
+		w.Close()
+		return b.Bytes()
+	}
+	for _, obj := range []string{"blob +2\x00{}", "blob 02\x00{}", "blob  2\x00{}"} {
+		if _, err := inflateLoose(deflate(obj), "blob", flagrepo.MaxFileSize); err == nil || !strings.Contains(err.Error(), "malformed object size") {
+			t.Errorf("%q: %v, want a malformed size", obj, err)
+		}
+	}
+	if _, err := inflateLoose(append(deflate("blob 2\x00{}"), 'x'), "blob", flagrepo.MaxFileSize); err == nil || !strings.Contains(err.Error(), "data after the end") {
+		t.Errorf("trailing data: %v", err)
+	}
+}

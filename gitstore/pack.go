@@ -288,6 +288,11 @@ type packSet struct {
 	// closed is set by close: reads then fail with errClosed.
 	closed atomic.Bool
 
+	// scanned is the modification time (Unix ns) of the directory when
+	// it was last scanned: a miss rescans only when it changed.
+	scanned atomic.Int64
+	scans   atomic.Int64 // scans made, for tests
+
 	mu     sync.Mutex // serialises scans and close
 	nextID uint32     // the id of the next pack opened; guarded by mu
 	// retired are the packs the last scan found removed. They are closed by
@@ -312,6 +317,19 @@ func (s *packSet) list() []*packFile {
 	return s.rescan()
 }
 
+// rescanIfChanged rescans the pack directory when it changed since the
+// last scan (a pack was added or removed: git writes a pack under a
+// temporary name and renames it), so that objects that are in no pack (an
+// alternate's, or a bad name) do not cost a scan each.
+func (s *packSet) rescanIfChanged() []*packFile {
+	if l := s.packs.Load(); l != nil {
+		if fi, err := os.Stat(s.dir); err == nil && fi.ModTime().UnixNano() == s.scanned.Load() {
+			return *l
+		}
+	}
+	return s.rescan()
+}
+
 // rescan lists the pack directory again: packs that appeared are opened,
 // packs found corrupt are opened again, packs that are gone are retired
 // (closed by the next scan). It returns the new list.
@@ -324,6 +342,14 @@ func (s *packSet) rescan() []*packFile {
 	var old []*packFile
 	if l := s.packs.Load(); l != nil {
 		old = *l
+	}
+	s.scans.Add(1)
+	// The time is taken before the listing: a change during it makes the
+	// next miss scan again.
+	if fi, err := os.Stat(s.dir); err == nil {
+		s.scanned.Store(fi.ModTime().UnixNano())
+	} else {
+		s.scanned.Store(0)
 	}
 	entries, _ := os.ReadDir(s.dir) // a missing or unreadable directory has no packs
 	list := make([]*packFile, 0, len(entries)/2)
@@ -476,7 +502,7 @@ func (s *packSet) readObject(h plumbing.Hash, want int, rescan bool) (data []byt
 	}
 	var list []*packFile
 	if rescan {
-		list = s.rescan()
+		list = s.rescanIfChanged()
 	} else {
 		list = s.list()
 	}

@@ -816,6 +816,16 @@ func TestPackRescan(t *testing.T) {
 	if n := len(r.packs.list()); n != 2 {
 		t.Fatalf("%d packs; want 2", n)
 	}
+	// Objects in no pack (nor loose) do not rescan an unchanged directory.
+	scans := r.packs.scans.Load()
+	for i := range 20 {
+		if _, err := r.ReadBlob(plumbing.NewHash(fmt.Sprintf("%040x", i+1))); err == nil {
+			t.Fatal("a missing blob was read")
+		}
+	}
+	if n := r.packs.scans.Load() - scans; n > 1 {
+		t.Fatalf("%d scans for 20 missing blobs, the directory unchanged", n)
+	}
 
 	// git gc: the packs are replaced; the open ones are still read.
 	before := r.packs.list()

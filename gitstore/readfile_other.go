@@ -7,8 +7,9 @@ import (
 	"os"
 )
 
-// readFile appends the content of the file at path to buf.
-func readFile(path string, buf *bytes.Buffer) error {
+// readFile appends the content of the file at path to buf (all of it:
+// full is for the unix version).
+func readFile(path string, buf *bytes.Buffer, full bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err

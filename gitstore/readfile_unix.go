@@ -11,8 +11,9 @@ import (
 // readFile appends the content of the regular file at path to buf, with
 // plain system calls: os.Open registers every file with the runtime's poller and
 // sets a finalizer, which for tens of thousands of small files costs more
-// than the read.
-func readFile(path string, buf *bytes.Buffer) error {
+// than the read. Unless full, a short read is taken for the end of the file
+// (see below).
+func readFile(path string, buf *bytes.Buffer, full bool) error {
 	var fd int
 	for {
 		var err error
@@ -37,12 +38,13 @@ func readFile(path string, buf *bytes.Buffer) error {
 			return &fs.PathError{Op: "read", Path: path, Err: err}
 		}
 		buf.Write(b[:n])
-		// A read of a regular file returns less than asked only at its
-		// end, so the usual last read (of 0 bytes) is skipped. Were a
-		// read ever short elsewhere, the object would be truncated, and
-		// its decompression fails (zlib's checksum, the header's size):
-		// an error, never wrong content.
-		if n < len(b) {
+		// On local file systems a read of a regular file returns less
+		// than asked only at its end, so the usual last read (of 0
+		// bytes) is skipped. Were a read short elsewhere (some network
+		// and FUSE file systems), the object would be truncated: its
+		// decompression fails (zlib's checksum, the header's size), and
+		// the caller reads the file again with full.
+		if n == 0 || !full && n < len(b) {
 			return nil
 		}
 	}

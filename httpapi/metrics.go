@@ -25,7 +25,7 @@ type metrics struct {
 	revisionAt                            prometheus.Gauge
 	// websocket stream clients dropped by the watchdog (wsStream.watch)
 	streamDropped prometheus.Counter
-	sync                                  *SyncMetrics
+	sync          *SyncMetrics
 }
 
 func newMetrics(s *Server) *metrics {

@@ -414,16 +414,19 @@ func TestWSResume(t *testing.T) {
 	}
 }
 
-// TestWSSharedEvaluation: two subscribers with the same context share one
-// evaluation, on connecting and for each revision.
+// TestWSSharedEvaluation: a subscriber whose context is already subscribed
+// shares its evaluation, on connecting and for each revision. (Two first
+// subscribers of a context arriving at the same moment may each evaluate it
+// outside the fan-out's lock; one evaluation is then kept: Subscribe. So
+// the second subscribes once the first has its state.)
 func TestWSSharedEvaluation(t *testing.T) {
 	f := newWSFixture(t, Options{})
 	fan := f.s.Fanout()
 	n0 := fan.Evaluations()
 	a, b := dialWS(t, f.url, prodKey), dialWS(t, f.url, prodKey)
 	a.subscribe("same", map[string]any{"plan": "pro"}, "")
-	b.subscribe("same", map[string]any{"plan": "pro"}, "")
 	a.next()
+	b.subscribe("same", map[string]any{"plan": "pro"}, "")
 	b.next()
 	if got := fan.Evaluations() - n0; got != 1 {
 		t.Errorf("%d evaluations for two subscribers of one context, want 1", got)

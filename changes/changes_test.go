@@ -191,7 +191,7 @@ func TestSegmentChanged(t *testing.T) {
 		t.Fatalf("production:\n%s", summary(s))
 	}
 	f := e.Features["api_rate_limit"]
-	if f.Kind != Modified || !slices.Equal(f.Segments, []string{"power_users"}) || !resolvedEqual(f.Before, f.After) {
+	if f.Kind != Modified || !slices.Equal(f.Segments, []string{"power_users"}) || !ResolvedEqual(f.Before, f.After) {
 		t.Errorf("api_rate_limit: %+v", f)
 	}
 	// internal_staff is used in staging and production.

@@ -7,11 +7,12 @@ import (
 	"github.com/gitflags/gitflags/flagrepo"
 )
 
-// resolvedEqual reports whether two effective states of a feature give every
+// ResolvedEqual reports whether two effective states of a feature give every
 // client the same flag: id, visibility to client keys, enabled, value,
-// variants (id, key, value, weight) and overrides. Descriptions, tags and
-// owners do not count.
-func resolvedEqual(a, b *flagrepo.Resolved) bool {
+// variants (id, key, value, weight) and overrides, segments named by key
+// (a segment's own changes are not compared). Descriptions, tags and owners
+// do not count.
+func ResolvedEqual(a, b *flagrepo.Resolved) bool {
 	fa, fb := a.Feature, b.Feature
 	if fa.ID != fb.ID || fa.ServerKeyOnly != fb.ServerKeyOnly || a.Enabled != b.Enabled || a.Value != b.Value {
 		return false
@@ -27,7 +28,7 @@ func resolvedEqual(a, b *flagrepo.Resolved) bool {
 		})
 }
 
-// stateEqual is resolvedEqual of features a and b with the states sa and
+// stateEqual is ResolvedEqual of features a and b with the states sa and
 // sb (nil: none), without resolving them.
 func stateEqual(a, b *flagrepo.Feature, sa, sb *flagrepo.FeatureState) bool {
 	if a.ID != b.ID || a.ServerKeyOnly != b.ServerKeyOnly || len(a.Variants) != len(b.Variants) {
@@ -51,7 +52,7 @@ func stateEqual(a, b *flagrepo.Feature, sa, sb *flagrepo.FeatureState) bool {
 	}
 	ra := flagrepo.Resolved{Feature: a, SegmentOverrides: sa.SegmentOverrides, IdentityOverrides: sa.IdentityOverrides}
 	rb := flagrepo.Resolved{Feature: b, SegmentOverrides: sb.SegmentOverrides, IdentityOverrides: sb.IdentityOverrides}
-	return resolvedEqual(&ra, &rb)
+	return ResolvedEqual(&ra, &rb)
 }
 
 func enabled(f *flagrepo.Feature, s *flagrepo.FeatureState) bool {

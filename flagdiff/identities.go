@@ -216,7 +216,7 @@ func impact(base, head *flagrepo.Snapshot, ids *IdentitySet, examples int) (*Ide
 					continue
 				}
 				ro, rn := oe.Resolve(of), ne.Resolve(nf)
-				if !sameResolved(&ro, &rn) || rekey && (hasAnySplit(oe, of) || hasAnySplit(ne, nf)) {
+				if !changes.ResolvedEqual(&ro, &rn) || rekey && (hasAnySplit(oe, of) || hasAnySplit(ne, nf)) {
 					features = append(features, k)
 					continue
 				}
@@ -277,7 +277,7 @@ func impact(base, head *flagrepo.Snapshot, ids *IdentitySet, examples int) (*Ide
 // same on both sides, and it changed only because segments it uses did
 // (their rules or ids, the segments existing on both sides).
 func onlySegments(f *changes.Feature, segs map[string]changes.Kind) bool {
-	if len(f.Segments) == 0 || !sameResolved(f.Before, f.After) {
+	if len(f.Segments) == 0 || !changes.ResolvedEqual(f.Before, f.After) {
 		return false
 	}
 	for _, s := range f.Segments {
@@ -286,25 +286,6 @@ func onlySegments(f *changes.Feature, segs map[string]changes.Kind) bool {
 		}
 	}
 	return true
-}
-
-// sameResolved reports whether two effective states of a feature give
-// every identity the same flag, but for the segments they use.
-func sameResolved(a, b *flagrepo.Resolved) bool {
-	fa, fb := a.Feature, b.Feature
-	if fa.ID != fb.ID || fa.ServerKeyOnly != fb.ServerKeyOnly || a.Enabled != b.Enabled || a.Value != b.Value {
-		return false
-	}
-	return slices.EqualFunc(a.Weights, b.Weights, func(x, y flagrepo.VariantWeight) bool {
-		return x.Weight == y.Weight && x.Variant.ID == y.Variant.ID && x.Variant.Key == y.Variant.Key && x.Variant.Value == y.Variant.Value
-	}) &&
-		slices.EqualFunc(a.SegmentOverrides, b.SegmentOverrides, func(x, y flagrepo.SegmentOverride) bool {
-			return x.Segment == y.Segment && x.Priority == y.Priority && x.Enabled == y.Enabled && x.Value == y.Value &&
-				(x.Weights == nil) == (y.Weights == nil) && maps.Equal(x.Weights, y.Weights)
-		}) &&
-		slices.EqualFunc(a.IdentityOverrides, b.IdentityOverrides, func(x, y flagrepo.IdentityOverride) bool {
-			return x.Enabled == y.Enabled && x.Value == y.Value && slices.Equal(x.Identifiers, y.Identifiers)
-		})
 }
 
 // probe tells whether an identity is in a segment, on each side: a model

@@ -638,16 +638,18 @@ func TestClosed(t *testing.T) {
 	}
 }
 
+// deflate returns s compressed with zlib, as a loose object is stored.
+func deflate(s string) []byte {
+	var b bytes.Buffer
+	w := zlib.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.Bytes()
+}
+
 // TestInflateLoose checks the loose object decoder on well-formed and
 // malformed objects.
 func TestInflateLoose(t *testing.T) {
-	deflate := func(s string) []byte {
-		var b bytes.Buffer
-		w := zlib.NewWriter(&b)
-		w.Write([]byte(s))
-		w.Close()
-		return b.Bytes()
-	}
 	big := strings.Repeat("x", 100)
 	for _, c := range []struct {
 		name, object, want, err string
@@ -706,13 +708,6 @@ func TestInflateLooseStrict(t *testing.T) {
 	w.Close()
 	if got, err := inflateLoose(flushed.Bytes(), "blob", flagrepo.MaxFileSize); err != nil || string(got) != "hello" {
 		t.Fatalf("flushed header: %q, %v", got, err)
-	}
-	deflate := func(s string) []byte {
-		var b bytes.Buffer
-		w := zlib.NewWriter(&b)
-		w.Write([]byte(s))
-		w.Close()
-		return b.Bytes()
 	}
 	for _, obj := range []string{"blob +2\x00{}", "blob 02\x00{}", "blob  2\x00{}"} {
 		if _, err := inflateLoose(deflate(obj), "blob", flagrepo.MaxFileSize); err == nil || !strings.Contains(err.Error(), "malformed object size") {

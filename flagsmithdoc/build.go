@@ -3,6 +3,7 @@ package flagsmithdoc
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -638,40 +639,24 @@ func (c *converter) hashesIdentities(ep *envPlan) bool {
 			}
 		}
 	}
-	var walk func(rs []ruleSrc) bool
-	walk = func(rs []ruleSrc) bool {
-		for _, r := range rs {
-			for _, cd := range r.conds {
-				if cd.op == "PERCENTAGE_SPLIT" && cd.prop == "" || cd.prop == "$.identity.key" {
-					return true
-				}
-			}
-			if walk(r.rules) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, s := range ep.e.segments {
-		if g := c.segByID[s.id]; g != nil && !g.bad && walk(g.rules) {
-			return true
-		}
-	}
-	return false
+	return c.anyCondition(ep, func(cd condSrc) bool {
+		return cd.op == "PERCENTAGE_SPLIT" && cd.prop == "" || cd.prop == "$.identity.key"
+	})
 }
 
 // readsEnvironmentName reports whether a segment of the environment has a
 // condition on $.environment.name.
 func (c *converter) readsEnvironmentName(ep *envPlan) bool {
+	return c.anyCondition(ep, func(cd condSrc) bool { return cd.prop == "$.environment.name" })
+}
+
+// anyCondition reports whether a condition of a (convertible) segment of
+// the environment, in any rule or sub-rule, satisfies match.
+func (c *converter) anyCondition(ep *envPlan, match func(condSrc) bool) bool {
 	var walk func(rs []ruleSrc) bool
 	walk = func(rs []ruleSrc) bool {
 		for _, r := range rs {
-			for _, cd := range r.conds {
-				if cd.prop == "$.environment.name" {
-					return true
-				}
-			}
-			if walk(r.rules) {
+			if slices.ContainsFunc(r.conds, match) || walk(r.rules) {
 				return true
 			}
 		}

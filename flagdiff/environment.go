@@ -198,12 +198,7 @@ func (b *builder) featureState(env string, ch *changes.Feature) {
 		x.Before, x.After = raw(weightsMap(ob)), raw(weightsMap(nb))
 		x.Message = fmt.Sprintf("%s split changed: %s", code(key), weightChanges(ob, nb))
 		if !rehash {
-			total, ms := moves(ob, nb)
-			x.MovedPercent, x.Moves = &total, ms
-			x.Message += ", " + movesText(total, ms, "identities")
-			if total > 0 {
-				x.Risks = []string{RiskMovesIdentities}
-			}
+			addMoves(&x, ob, nb, "identities")
 		}
 		b.add(x)
 	}
@@ -278,12 +273,7 @@ func (b *builder) segmentOverrides(env, key string, o, n *flagrepo.Resolved, reh
 				x.Message = fmt.Sprintf("%s no longer splits segment %s (was %s)", code(key), code(seg), splitText(ob))
 			}
 			if !rehash {
-				total, ms := moves(ob, nb)
-				x.MovedPercent, x.Moves = &total, ms
-				x.Message += ", " + movesText(total, ms, "the segment's identities")
-				if total > 0 {
-					x.Risks = []string{RiskMovesIdentities}
-				}
+				addMoves(&x, ob, nb, "the segment's identities")
 			}
 			b.add(x)
 		}
@@ -356,4 +346,16 @@ func (b *builder) identityOverrides(env, key string, o, n *flagrepo.Resolved) {
 	}
 	b.add(Change{Environment: env, Subject: "feature", Key: key, Kind: "identity_overrides_changed",
 		Message: fmt.Sprintf("%s identity overrides %s", code(key), strings.Join(parts, "; "))})
+}
+
+// addMoves adds to x the identities that move between variants from the
+// bands ob to nb (who: whose identities, for the message), a risk when any
+// do.
+func addMoves(x *Change, ob, nb []band, who string) {
+	total, ms := moves(ob, nb)
+	x.MovedPercent, x.Moves = &total, ms
+	x.Message += ", " + movesText(total, ms, who)
+	if total > 0 {
+		x.Risks = []string{RiskMovesIdentities}
+	}
 }

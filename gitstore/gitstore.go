@@ -7,10 +7,11 @@
 // (UpdateRef), and pushes that are never forced (Push); objects and
 // references are fsynced before a write returns.
 //
-// All Git access goes through go-git; the git binary is never run. Blobs are
-// read straight from the objects directory: loose ones by readLoose, packed
-// ones by a pack reader of our own (pack.go); everything else, and what
-// those do not handle, goes through go-git's storage.
+// All Git access goes through go-git; the git binary is never run. Blobs and
+// trees are read straight from the objects directory: loose ones by
+// readLooseObject, packed ones by a pack reader of our own (pack.go);
+// everything else, and what those do not handle, goes through go-git's
+// storage.
 //
 // A Repo is safe for concurrent use. go-git's object storage is not, so a Repo
 // serialises its metadata operations (resolving, reading trees and commits)

@@ -1,6 +1,6 @@
 package gitstore
 
-// A read-only reader of Git packfiles, for blobs.
+// A read-only reader of Git packfiles, for blobs and trees.
 //
 // go-git decodes a packed object through several layers (a scanner, an
 // object cache, a new zlib decompressor and buffers for every object of a
@@ -10,8 +10,9 @@ package gitstore
 // the packs in windows kept in memory, inflates with pooled decompressors
 // and keeps a cache of delta bases shared by concurrent readers, without a
 // lock common to all reads. Whatever it does not handle (a version 1 index,
-// an object that is not a blob, a delta base that is neither packed nor
-// loose) is left to go-git; corrupt data is an error.
+// an object that is neither a blob nor a tree, a tree or delta base over
+// maxBaseSize, a delta base that is neither packed nor a loose blob) is left
+// to go-git; corrupt data is an error.
 
 import (
 	"bytes"
